@@ -1,0 +1,83 @@
+"""What every source yields: timestamped sample blocks, explicit gaps, status.
+
+Everything after a source (lead derivation, filters, windows, inference) is
+transport-agnostic and only sees these three event types.
+
+Time base: ``index`` counts samples per channel on the *stream's* continuous
+timeline, 0 at the first sample the gateway received. It is unwrapped (never
+wraps at 2**32) and advanced across every gap by exactly the samples missing,
+so ``index / fs`` is device time in seconds since the stream started.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The INFO packet's content (PROTOCOL.md)."""
+
+    fs: float
+    n_channels: int
+    uv_per_count: float
+    lead_set: int
+    labels: tuple[str, ...]
+    device_id: str = ""
+    firmware: str = ""
+    sample_format: int = 1
+
+
+@dataclass(frozen=True)
+class SampleBlock:
+    """Consecutive samples of all channels, in millivolts, ``data`` shape (channels, n)."""
+
+    index: int
+    fs: float
+    data: np.ndarray
+    labels: tuple[str, ...]
+    lead_off: int = 0  # bit i set: channel i electrode off / saturated during the block
+
+    @property
+    def n(self) -> int:
+        return int(self.data.shape[1])
+
+    @property
+    def t_start(self) -> float:
+        return self.index / self.fs
+
+    @property
+    def t_end(self) -> float:
+        return (self.index + self.n) / self.fs
+
+
+@dataclass(frozen=True)
+class Gap:
+    """``missing_samples`` per channel were lost before the sample at ``index``.
+
+    ``cause``: "link" (sample_index jump: CRC drop, lost bytes), "device_overflow"
+    (EVENT code 3), "disconnect" (outage estimated from wall-clock time),
+    "device_reset" (sample_index jumped backward), "cyton_counter", ...
+    """
+
+    index: int
+    missing_samples: int
+    fs: float
+    cause: str
+
+    @property
+    def t(self) -> float:
+        return self.index / self.fs
+
+
+@dataclass(frozen=True)
+class Status:
+    """Connects, reconnects, INFO, lead-off changes, battery: for people and logs."""
+
+    kind: str
+    message: str = ""
+    detail: dict = field(default_factory=dict)
+
+
+Event = SampleBlock | Gap | Status
