@@ -1,0 +1,108 @@
+"""LiteRT (TFLite) backend: ``ai_edge_litert`` if installed, else ``tflite_runtime``.
+
+A converted model has a fixed batch size (usually 1); batches are run by
+resizing the input when the model allows it, else window by window. Models
+with int8/int16 input or output tensors are fed and read through the
+tensors' own quantization parameters, so callers always see float32.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .base import Backend
+
+
+def interpreter_class():
+    """The LiteRT Interpreter class, or ImportError naming what to install."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError as exc:
+            raise ImportError("TFLite artifacts need a LiteRT interpreter: pip install 'tgll-edge[tflite]' "
+                              "(ai-edge-litert) or tflite-runtime") from exc
+    return Interpreter
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    """float -> integer tensor with the tensor's (scale, zero_point), saturating."""
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, dtype=np.float64) / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return ((np.asarray(q, dtype=np.float32) - np.float32(zero_point)) * np.float32(scale)).astype(np.float32)
+
+
+class LiteRTBackend(Backend):
+    name = "litert"
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        Interpreter = interpreter_class()
+        self.path = str(path)
+        self.interpreter = Interpreter(model_path=self.path, num_threads=int(threads))
+        self.interpreter.allocate_tensors()
+        ins, outs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(ins) != 1 or len(outs) != 1:
+            raise ValueError(f"{path}: expected one input and one output; got {len(ins)} and {len(outs)}")
+        self._in, self._out = ins[0], outs[0]
+        self.batch = int(self._in["shape"][0])
+        self._resizable = int(self._in.get("shape_signature", self._in["shape"])[0]) == -1
+
+    @property
+    def input_dtype(self):
+        return np.dtype(self._in["dtype"])
+
+    @property
+    def input_quantization(self) -> tuple[float, int]:
+        return tuple(self._in["quantization"])
+
+    @property
+    def output_quantization(self) -> tuple[float, int]:
+        return tuple(self._out["quantization"])
+
+    def _set_batch(self, n: int) -> None:
+        if n != self.batch:
+            self.interpreter.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]])
+            self.interpreter.allocate_tensors()
+            self.batch = n
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        dtype = self.input_dtype
+        if dtype == np.float32:
+            feed = x.astype(np.float32)
+        elif np.issubdtype(dtype, np.integer):
+            scale, zp = self.input_quantization
+            if not scale:
+                raise ValueError(f"{self.path}: integer input without quantization parameters")
+            feed = quantize(x, scale, zp, dtype)
+        else:
+            raise ValueError(f"{self.path}: unsupported input dtype {dtype}")
+        self.interpreter.set_tensor(self._in["index"], np.ascontiguousarray(feed))
+        self.interpreter.invoke()
+        y = self.interpreter.get_tensor(self._out["index"])
+        if np.issubdtype(y.dtype, np.integer):
+            scale, zp = self.output_quantization
+            if not scale:
+                raise ValueError(f"{self.path}: integer output without quantization parameters")
+            return dequantize(y, scale, zp)
+        return np.asarray(y, dtype=np.float32).copy()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        n = x.shape[0]
+        if n == self.batch:
+            return self._invoke(x)
+        if self._resizable:
+            self._set_batch(n)
+            return self._invoke(x)
+        if self.batch == 1:
+            return np.concatenate([self._invoke(x[i:i + 1]) for i in range(n)], axis=0)
+        raise ValueError(f"{self.path}: model has fixed batch {self.batch}; got {n} windows")
+
+    def close(self) -> None:
+        self.interpreter = None
