@@ -1,0 +1,135 @@
+"""Signal quality gate for one window of ECG (numpy only).
+
+Checks, each reported per lead so a person can see what to fix:
+
+- ``lead_off``: the device's lead-off bits were set during the window (per
+  channel, as the device reports them);
+- ``nonfinite``: NaN or inf anywhere (a window like that cannot be classified);
+- ``flat``: a lead whose standard deviation over some stretch of
+  ``flat_stretch_s`` seconds stays below ``flat_std_mv`` (a disconnected or
+  shorted electrode: real ECG, even a quiet lead, moves more than that);
+- ``saturated``: samples at the ADC rails (when the full scale is known) or
+  further than ``saturation_mv`` from the lead's median (a clipped or railing
+  amplifier; the median removes the electrode DC offset a raw stream carries).
+
+``severe`` problems skip the window (no inference); the rest only mark it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    flat_std_mv: float = 0.01            # 10 uV: below any real lead's variation over seconds
+    flat_stretch_s: float = 2.0
+    saturation_mv: float = 25.0          # |x - median| beyond this: no ECG is that large at the skin
+    rail_fraction: float = 0.999         # of the ADC full scale, when known
+    saturated_fraction_severe: float = 0.05  # of a lead's samples
+    flat_leads_severe: int = 3           # this many flat leads: the window is not an ECG
+    lead_off_fraction_severe: float = 0.5    # of the window's samples, on any channel
+
+
+@dataclass
+class Quality:
+    """The gate's verdict on one window; ``to_dict`` is what the JSON output shows."""
+
+    ok: bool = True
+    skipped: bool = False
+    flags: list[str] = field(default_factory=list)
+    lead_off: list[str] = field(default_factory=list)
+    flat: list[str] = field(default_factory=list)
+    saturated: list[str] = field(default_factory=list)
+    nonfinite: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # why it was skipped
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "skipped": self.skipped, "flags": list(self.flags),
+                "lead_off": list(self.lead_off), "flat": list(self.flat),
+                "saturated": list(self.saturated), "nonfinite": list(self.nonfinite),
+                "reasons": list(self.reasons)}
+
+
+def flat_leads(x: np.ndarray, fs: float, std_mv: float, stretch_s: float) -> np.ndarray:
+    """Boolean per lead: some non-overlapping stretch has std below ``std_mv``."""
+    n = x.shape[1]
+    step = max(2, int(round(stretch_s * fs)))
+    if n < step:
+        step = n
+    k = n // step
+    if k == 0:
+        return np.zeros(x.shape[0], dtype=bool)
+    seg = x[:, : k * step].reshape(x.shape[0], k, step)
+    with np.errstate(invalid="ignore"):
+        std = seg.std(axis=2)
+    return np.any(std < std_mv, axis=1)
+
+
+def saturated_fraction(x: np.ndarray, threshold_mv: float, rail_mv: float | None,
+                       rail_fraction: float) -> np.ndarray:
+    """Per lead, the fraction of samples at the rails or beyond ``threshold_mv`` from the median."""
+    with np.errstate(invalid="ignore"):
+        med = np.nanmedian(x, axis=1, keepdims=True) if x.size else np.zeros((x.shape[0], 1))
+        bad = np.abs(x - med) > threshold_mv
+        if rail_mv:
+            bad |= np.abs(x) >= rail_fraction * rail_mv
+    return bad.mean(axis=1) if x.shape[1] else np.zeros(x.shape[0])
+
+
+def assess(raw: np.ndarray, fs: float, leads, *, lead_off_counts: np.ndarray | None = None,
+           channel_labels=None, processed: np.ndarray | None = None, rail_mv: float | None = None,
+           settings: QualitySettings = QualitySettings()) -> Quality:
+    """Judge one window.
+
+    raw: ``(leads, n)`` millivolts at the device rate, before filtering (what the
+    electrodes gave, derived leads included); leads: their names.
+    lead_off_counts: per device channel, how many of the window's samples had the
+    lead-off bit set; channel_labels: the channel names for those bits.
+    processed: the model input window (checked for NaN/inf too).
+    rail_mv: the ADC full scale in mV if known (int24 full scale x uV/count / 1000).
+    """
+    q = Quality()
+    raw = np.asarray(raw, dtype=np.float64)
+    leads = list(leads)
+    n = raw.shape[1]
+
+    finite = np.isfinite(raw).all(axis=1)
+    if processed is not None:
+        finite &= np.isfinite(np.asarray(processed)).all(axis=1) if processed.shape[0] == raw.shape[0] \
+            else np.isfinite(np.asarray(processed)).all()
+    q.nonfinite = [leads[i] for i in np.flatnonzero(~finite)]
+    if q.nonfinite:
+        q.flags.append("nonfinite")
+        q.reasons.append(f"NaN/inf in {', '.join(q.nonfinite)}")
+
+    clean = np.where(np.isfinite(raw), raw, np.nan)
+    flat = flat_leads(np.nan_to_num(clean), fs, settings.flat_std_mv, settings.flat_stretch_s) & finite
+    q.flat = [leads[i] for i in np.flatnonzero(flat)]
+    if q.flat:
+        q.flags.append("flat")
+        if len(q.flat) >= settings.flat_leads_severe:
+            q.reasons.append(f"flat line on {len(q.flat)} leads ({', '.join(q.flat)})")
+
+    sat = saturated_fraction(clean, settings.saturation_mv, rail_mv, settings.rail_fraction)
+    q.saturated = [leads[i] for i in np.flatnonzero(sat > 0)]
+    if q.saturated:
+        q.flags.append("saturated")
+        worst = [leads[i] for i in np.flatnonzero(sat > settings.saturated_fraction_severe)]
+        if worst:
+            q.reasons.append(f"saturated on {', '.join(worst)}")
+
+    if lead_off_counts is not None and n:
+        counts = np.asarray(lead_off_counts)
+        labels = list(channel_labels) if channel_labels is not None else [f"ch{i}" for i in range(len(counts))]
+        q.lead_off = [labels[i] for i in np.flatnonzero(counts > 0)]
+        if q.lead_off:
+            q.flags.append("lead_off")
+            long_off = [labels[i] for i in np.flatnonzero(counts > settings.lead_off_fraction_severe * n)]
+            if long_off:
+                q.reasons.append(f"lead off on {', '.join(long_off)}")
+
+    q.skipped = bool(q.reasons)
+    q.ok = not q.flags
+    return q

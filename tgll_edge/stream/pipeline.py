@@ -1,0 +1,225 @@
+"""The gateway pipeline: a source's events in, findings out.
+
+    from tgll_edge.link import ReplaySource          # or SerialSource, BleSource, CytonSource
+    from tgll_edge.stream import Pipeline
+
+    pipe = Pipeline(ReplaySource("record"), hop_s=5.0)   # default bundle
+    for result in pipe:                                  # Finding, Gap or Status
+        ...
+    print(pipe.summary())
+
+Callbacks (``on_window``, ``on_gap``, ``on_status``) are called for each result
+as it is produced, whether or not anyone iterates; ``run()`` drives the
+pipeline to the end for callback-only apps; ``aiter()`` serves asyncio apps
+(the blocking source runs in a worker thread). ``stop()`` is thread- and
+signal-safe: the source is closed and iteration ends after the current event.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from ..link.blocks import Gap, SampleBlock, Status
+from ..signal.leads import LEADS_12
+from ..signal.quality import QualitySettings, assess
+from .results import SUMMARY_KEYS, Finding
+from .windows import SignalPath, Window
+
+INT24_FULL_SCALE = 2 ** 23 - 1
+
+
+class Pipeline:
+    """Source -> 12 leads -> card preprocessing -> windows -> quality gate -> model -> findings.
+
+    source: an iterable of SampleBlock/Gap/Status (the link sources); its
+    ``stats`` dict and ``close()`` are used when present.
+    model: a loaded :class:`tgll_edge.runtime.Model`, a bundle directory, or None
+    (the default bundle). hop_s: seconds between window starts (0 < hop <= window).
+    duration_s: stop after this many seconds of device time (None: until the source ends).
+    recorder: an object with ``block(SampleBlock)``, ``gap(Gap)``, ``status(Status)``,
+    ``close()`` (e.g. :class:`tgll_edge.stream.Recorder`) that sees every event first.
+    """
+
+    def __init__(self, source: Iterable, model=None, hop_s: float = 5.0, *, artifact: str | None = None,
+                 threads: int = 1, quality: QualitySettings | None = None, duration_s: float | None = None,
+                 recorder=None, on_window: Callable | None = None, on_gap: Callable | None = None,
+                 on_status: Callable | None = None):
+        if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+            from ..runtime import load_model
+            model = load_model(model, artifact=artifact, threads=threads)
+        self.model = model
+        self.source = source
+        self.path = SignalPath(model.preprocessor, model.fs, model.n_times, hop_s)
+        self.hop_s = hop_s
+        self.quality_settings = quality or QualitySettings()
+        self.duration_s = duration_s
+        self.recorder = recorder
+        self.on_window, self.on_gap, self.on_status = on_window, on_gap, on_status
+        self.rail_mv: float | None = None
+        self.counts = {"windows": 0, "skipped_windows": 0, "gaps": 0, "missing_samples": 0}
+        self.first_index: int | None = None
+        self.last_time = 0.0
+        self._stop = threading.Event()
+        self._iterating = False
+
+    # -- control ------------------------------------------------------------------
+    def stop(self) -> None:
+        """End the run after the current event (safe from other threads and signal handlers)."""
+        self._stop.set()
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # closing a source twice or mid-read must not hide the summary
+                pass
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def summary(self) -> dict:
+        """Counters for the run so far: the link's (packets, bytes, crc_errors, dropped_bytes)
+        and the pipeline's (gaps and missing_samples as reported, windows, skipped_windows)."""
+        stats = dict(getattr(self.source, "stats", {}) or {})
+        out = {"type": "summary"}
+        for key in SUMMARY_KEYS:
+            out[key] = int(self.counts[key] if key in self.counts else stats.get(key, 0))
+        out["device_seconds"] = round(self.last_time, 6)
+        return out
+
+    # -- iteration ----------------------------------------------------------------
+    def __iter__(self):
+        if self._iterating:
+            raise RuntimeError("a Pipeline can be iterated only once")
+        self._iterating = True
+        try:
+            for event in self.source:
+                arrival = time.perf_counter()
+                if isinstance(event, SampleBlock):
+                    yield from self._block(event, arrival)
+                elif isinstance(event, Gap):
+                    yield self._gap(event)
+                elif isinstance(event, Status):
+                    yield self._status(event)
+                if self._stop.is_set() or self._duration_done():
+                    break
+        except (OSError, ValueError):
+            if not self._stop.is_set():  # a source closed by stop() may raise on its way out
+                raise
+        finally:
+            self._stop.set()
+            if self.recorder is not None:
+                self.recorder.close()
+            close = getattr(self.source, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+
+    def run(self) -> dict:
+        """Drive the pipeline to the end (callbacks see every result); return the summary."""
+        for _ in self:
+            pass
+        return self.summary()
+
+    async def aiter(self, max_queue: int = 1000):
+        """``async for result in pipeline.aiter()``: the blocking source runs in a thread."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue(max_queue)
+        done = object()
+
+        def worker():
+            try:
+                for result in self:
+                    asyncio.run_coroutine_threadsafe(queue.put(result), loop).result()
+            except BaseException as exc:  # hand errors to the awaiting side
+                asyncio.run_coroutine_threadsafe(queue.put(exc), loop).result()
+            finally:
+                asyncio.run_coroutine_threadsafe(queue.put(done), loop).result()
+
+        thread = threading.Thread(target=worker, name="tgll-pipeline", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is done:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.stop()
+            while thread.is_alive():  # let the worker finish its last put
+                try:
+                    queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    await asyncio.sleep(0.01)
+            thread.join()
+
+    # -- events -------------------------------------------------------------------
+    def _duration_done(self) -> bool:
+        return self.duration_s is not None and self.last_time >= self.duration_s
+
+    def _gap(self, gap: Gap) -> Gap:
+        if self.recorder is not None:
+            self.recorder.gap(gap)
+        self.path.gap(gap)
+        self.counts["gaps"] += 1
+        self.counts["missing_samples"] += int(gap.missing_samples)
+        if self.on_gap is not None:
+            self.on_gap(gap)
+        return gap
+
+    def _status(self, status: Status) -> Status:
+        if self.recorder is not None:
+            self.recorder.status(status)
+        detail = status.detail or {}
+        uv = detail.get("uv_per_count")
+        if uv:
+            self.rail_mv = INT24_FULL_SCALE * float(uv) / 1000.0
+        if self.on_status is not None:
+            self.on_status(status)
+        return status
+
+    def _block(self, block: SampleBlock, arrival: float):
+        if self.recorder is not None:
+            self.recorder.block(block)
+        if self.first_index is None:
+            self.first_index = block.index
+        self.last_time = max(self.last_time, block.t_end)
+        windows = self.path.push(block, arrival)
+        if windows:
+            yield from self.evaluate(windows)
+
+    def evaluate(self, windows: list[Window]) -> list[Finding]:
+        """Quality-gate a batch of windows, run the model once on those that pass."""
+        qs = self.quality_settings
+        for w in windows:
+            w.quality = assess(w.raw, w.fs_in, LEADS_12, lead_off_counts=w.lead_off_counts,
+                               channel_labels=w.channel_labels, processed=w.data, rail_mv=self.rail_mv,
+                               settings=qs)
+        keep = [w for w in windows if not w.quality.skipped]
+        proba = self.model.predict_proba(np.stack([w.data for w in keep])) if keep else None
+        findings, k = [], 0
+        labels, thresholds = self.model.labels, self.model.thresholds
+        for w in windows:
+            if w.quality.skipped:
+                probs, positive = {}, []
+                self.counts["skipped_windows"] += 1
+            else:
+                p = proba[k]
+                k += 1
+                probs = dict(zip(labels, (float(v) for v in p)))
+                positive = [lab for lab, v, t in zip(labels, p, thresholds) if v >= t]
+            self.counts["windows"] += 1
+            f = Finding(w.t_start, w.t_end, probs, positive, w.quality,
+                        (time.perf_counter() - w.arrival) * 1000.0)
+            findings.append(f)
+            if self.on_window is not None:
+                self.on_window(f)
+        return findings

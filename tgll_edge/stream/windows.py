@@ -1,0 +1,154 @@
+"""The streaming signal path: sample blocks in, model-ready windows out.
+
+Per block: channels -> 12 leads (derived when the device measures 8) -> the
+card's Preprocessor (resample device fs -> card fs, causal filters; state kept
+across blocks) -> ring buffer -> a window of the card's ``n_times`` every
+``hop`` seconds.
+
+Gaps: a Gap (or any sample_index discontinuity) resets the ring buffers and the
+Preprocessor state: a window never spans a gap, and the first window after it
+ends only once a full window of post-gap samples has arrived.
+
+Timing: output sample ``j`` of a contiguous run that began at device sample
+``s0`` (rate ``fs_in``) has the nominal time ``s0 / fs_in + j / fs`` (device
+seconds since the stream started). A window's ``t_start``/``t_end`` are the
+nominal times of its first sample and one past its last, the same alignment
+``tgll-predict`` uses for a record that starts at ``s0``. The resampler's FIR is
+causal: the window's content is the signal of ``[t_start, t_end)`` delayed by
+``Preprocessor.delay_s`` (0.1 s for 500 -> 100 Hz), exactly as in training and
+offline prediction, so it is not compensated; a window is ready when the
+device sample at its last output sample's nominal time has arrived.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..link.blocks import Gap, SampleBlock
+from ..signal.leads import LEADS_12, canonical_lead, to_12_leads
+from .ring import RingBuffer
+
+
+@dataclass
+class Window:
+    """One model input window and what the quality gate needs about it."""
+
+    data: np.ndarray            # (12, n_times) preprocessed mV at the card's fs
+    t_start: float
+    t_end: float
+    raw: np.ndarray             # (12, n) mV at the device fs over the window's span, unfiltered
+    fs_in: float
+    lead_off_counts: np.ndarray  # (channels,) samples in the window with each channel's lead-off bit set
+    channel_labels: tuple
+    arrival: float = 0.0        # perf_counter() when the block completing the window arrived
+    quality: object = None
+    extra: dict = field(default_factory=dict)
+
+
+class SignalPath:
+    """Explicit state of the per-block signal path.
+
+    ``preprocessor_factory(fs_in)`` returns a fresh Preprocessor for the card
+    (``Model.preprocessor``); ``fs``/``n_times`` are the card's; ``hop_s`` the
+    window hop in seconds.
+    """
+
+    def __init__(self, preprocessor_factory, fs: float, n_times: int, hop_s: float = 5.0):
+        self.preprocessor_factory = preprocessor_factory
+        self.fs = float(fs)
+        self.n_times = int(n_times)
+        self.window_s = self.n_times / self.fs
+        if not (hop_s > 0 and hop_s <= self.window_s + 1e-9):
+            raise ValueError(f"hop must be > 0 and <= the window length {self.window_s:g} s; got {hop_s}")
+        self.hop = max(1, int(round(hop_s * self.fs)))
+        self.fs_in: float | None = None
+        self.labels: tuple | None = None
+        self.pre = None
+        self.resets = 0
+        self._reset_run(None)
+
+    # -- state --------------------------------------------------------------------
+    def _configure(self, block: SampleBlock) -> None:
+        """(Re)build the per-device state for a block's rate and channels."""
+        self.fs_in = float(block.fs)
+        self.labels = tuple(block.labels)
+        names = [canonical_lead(lab) for lab in self.labels]
+        self._identity12 = tuple(names) == LEADS_12
+        self.pre = self.preprocessor_factory(self.fs_in)
+        self.n_raw = int(round(self.window_s * self.fs_in))
+        # chunks of at most a hop keep the rings small whatever the block size
+        self.chunk_in = max(1, min(int(self.hop * self.fs_in / self.fs), self.n_raw))
+        out_per_chunk = int(math.ceil(self.chunk_in * self.fs / self.fs_in)) + 2
+        self.ring = RingBuffer(12, self.n_times + out_per_chunk, np.float32)
+        self.raw_ring = RingBuffer(12, self.n_raw + self.chunk_in + 2, np.float32)
+        self.lo_ring = RingBuffer(0, self.n_raw + self.chunk_in + 2, np.uint32)
+        self.n_channels = len(self.labels)
+
+    def _reset_run(self, start_index: int | None) -> None:
+        """Forget the past: the next contiguous run starts at ``start_index`` (None: the next block's)."""
+        if self.pre is not None:
+            self.pre.reset()
+            self.ring.clear()
+            self.raw_ring.clear()
+            self.lo_ring.clear()
+        self.run_start = start_index
+        self.expected = start_index
+        self.n_in = 0     # input samples of this run
+        self.n_out = 0    # output samples of this run
+        self.next_end = self.n_times
+
+    def gap(self, gap: Gap) -> None:
+        """A Gap: the next block starts a new contiguous run."""
+        self.resets += 1
+        self._reset_run(None)
+
+    # -- processing ---------------------------------------------------------------
+    def push(self, block: SampleBlock, arrival: float = 0.0) -> list[Window]:
+        """Feed one block; return the windows it completed (oldest first)."""
+        if self.fs_in != float(block.fs) or self.labels != tuple(block.labels):
+            self._configure(block)
+            self._reset_run(block.index)
+        elif self.expected is None:
+            self._reset_run(block.index)
+        elif block.index != self.expected:
+            # a discontinuity no Gap announced (device reset, a source without gap
+            # events): never concatenate across it
+            self.resets += 1
+            self._reset_run(block.index)
+        self.expected = block.index + block.n
+        data = block.data
+        x12 = data if self._identity12 else to_12_leads(data, self.labels)
+        windows: list[Window] = []
+        for a in range(0, block.n, self.chunk_in):
+            self._push_chunk(x12[:, a:a + self.chunk_in], block, arrival, windows)
+        return windows
+
+    def _push_chunk(self, x12: np.ndarray, block: SampleBlock, arrival: float, out: list) -> None:
+        n = x12.shape[1]
+        y = self.pre.process(x12)
+        self.raw_ring.extend(x12.astype(np.float32, copy=False))
+        self.lo_ring.extend(np.full(n, block.lead_off, dtype=np.uint32))
+        self.n_in += n
+        m = y.shape[1]
+        self.ring.extend(y)
+        self.n_out += m
+        while self.next_end <= self.n_out:
+            e = self.next_end
+            data = self.ring.last(self.n_times, self.n_out - e)
+            t0 = self.run_start / self.fs_in
+            t_start = t0 + (e - self.n_times) / self.fs
+            t_end = t0 + e / self.fs
+            # the device sample holding the window's last output sample, and the
+            # device samples of the window's span up to it
+            last_in = min(self.n_in - 1, int(math.floor((e - 1) * self.fs_in / self.fs + 1e-9)))
+            skip = self.n_in - 1 - last_in
+            avail = min(self.n_raw, self.raw_ring.size - skip)
+            raw = self.raw_ring.last(avail, skip)
+            lo = self.lo_ring.last(avail, skip)
+            counts = np.array([np.count_nonzero(lo & (1 << c)) for c in range(self.n_channels)]) \
+                if lo.any() else np.zeros(self.n_channels, dtype=np.int64)
+            out.append(Window(data=data, t_start=t_start, t_end=t_end, raw=raw, fs_in=self.fs_in,
+                              lead_off_counts=counts, channel_labels=self.labels, arrival=arrival))
+            self.next_end += self.hop
