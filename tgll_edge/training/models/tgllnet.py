@@ -50,8 +50,12 @@ class ChebLayer(nn.Module):
         return pointwise_cheb_weight(basis, self.weight)[:, :, None]
 
     def forward(self, x: torch.Tensor, basis: torch.Tensor | None) -> torch.Tensor:
-        w = self.folded_weight if self.folded_weight is not None else self.conv_weight(basis)
-        return F.relu(F.conv1d(x, w, self.bias.repeat(self.n_nodes)))
+        bias = self.bias.repeat(self.n_nodes)
+        if self.folded_weight is not None:  # export: a constant 1x1 convolution
+            return F.relu(F.conv1d(x, self.folded_weight, bias))
+        # training: the same map as a broadcast matmul, ~2x faster than oneDNN's 1x1 conv
+        # forward+backward on CPU (measured, B=64, 384 channels, T=1000)
+        return F.relu(torch.matmul(self.conv_weight(basis)[:, :, 0], x) + bias[:, None])
 
 
 class GraphLevel(nn.Module):
@@ -78,7 +82,9 @@ class GraphLevel(nn.Module):
         basis = None if self.folded else self.basis()
         for layer in self.layers:
             x = layer(x, basis)
-        return self.tokenizer(x)
+        if self.folded:
+            return self.tokenizer(x)
+        return torch.matmul(self.tokenizer.weight[:, :, 0], x) + self.tokenizer.bias[:, None]
 
     @torch.no_grad()
     def fold(self) -> None:
