@@ -1,0 +1,311 @@
+"""tgll-export: a checkpoint becomes a model bundle (ONNX/TFLite, fp32/int8, card.json).
+
+    tgll-export runs/x --out models/x --int8
+
+Every artifact is measured against the fp32 torch model on fold 9 (the gate)
+and fold 10 (reported only): macro-AUC, per-class AUC, max |prob diff|. An
+int8 artifact whose fold-9 macro-AUC falls more than --max-auc-drop below the
+torch model is not shipped: the next recipe in quantize.ONNX_RECIPES /
+TFLITE_RECIPES is tried, and if none holds the artifact is left out of the
+bundle and the command exits nonzero with a report. Calibration windows come
+from the training folds 1-8 only.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..bundle import ATTRIBUTION, SCHEMA, artifact_entry, write_card
+from ..signal.scaler import StandardScaler
+from . import quantize
+
+FORMATS = ("onnx", "tflite")
+FP32_TOLERANCE = 1e-3  # max |prob diff| an fp32 artifact may show vs torch (numerical noise only)
+
+
+@dataclass
+class EvalData:
+    """Scaled windows (model input units) for the gate and calibration."""
+
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_calib: np.ndarray
+    calib_folds: tuple = (1, 2, 3, 4, 5, 6, 7, 8)
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+def _say(msg: str) -> None:
+    print(f"[tgll-export] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- metrics
+
+def _metrics():
+    from . import metrics
+    return metrics
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def score(y: np.ndarray, p: np.ndarray, labels: list[str]) -> dict:
+    m = _metrics()
+    per = m.per_class_auc(y, p)
+    per = [per[lab] for lab in labels] if isinstance(per, dict) else list(per)
+    return {"macro_auc": float(m.macro_auc(y, p)),
+            "per_class_auc": {lab: (None if a is None or not np.isfinite(a) else round(float(a), 6))
+                              for lab, a in zip(labels, per)}}
+
+
+def evaluate(predict, ref: dict, data: EvalData, labels: list[str]) -> dict:
+    """Metrics of one artifact (``predict``: scaled windows -> logits) vs the torch reference."""
+    p_val, p_test = _sigmoid(predict(data.x_val)), _sigmoid(predict(data.x_test))
+    val, test = score(data.y_val, p_val, labels), score(data.y_test, p_test, labels)
+    diff = max(float(np.abs(p_val - ref["p_val"]).max()), float(np.abs(p_test - ref["p_test"]).max()))
+    return {"val_macro_auc": round(val["macro_auc"], 6), "test_macro_auc": round(test["macro_auc"], 6),
+            "max_abs_prob_diff": float(f"{diff:.3g}"),
+            "val_auc_drop": round(ref["val"]["macro_auc"] - val["macro_auc"], 6),
+            "val_per_class_auc": val["per_class_auc"], "test_per_class_auc": test["per_class_auc"]}
+
+
+def torch_predict(model: torch.nn.Module, batch: int = 32):
+    def run(x):
+        with torch.no_grad():
+            return np.concatenate([model(torch.as_tensor(x[i:i + batch])).numpy() for i in range(0, len(x), batch)])
+    return run
+
+
+def backend_predict(path: Path, batch: int = 32):
+    from ..backends import open_backend
+    backend = open_backend(path, threads=1)
+
+    def run(x):
+        return np.concatenate([backend.run(x[i:i + batch]) for i in range(0, len(x), batch)])
+    return run
+
+
+# ---------------------------------------------------------------- conversion
+
+def export_onnx(model: torch.nn.Module, path: Path, n_leads: int, n_times: int) -> None:
+    """Single-file fp32 ONNX, opset 18, dynamic batch axis."""
+    example = torch.randn(2, n_leads, n_times)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    torch.onnx.export(model, (example,), str(path), dynamo=True, opset_version=18, external_data=False,
+                      input_names=["x"], output_names=["logits"], dynamic_shapes={"x": {0: batch}},
+                      verbose=False)
+
+
+def export_tflite(model: torch.nn.Module, path: Path, n_leads: int, n_times: int) -> None:
+    """fp32 TFLite with batch 1 (the LiteRT backend runs batches window by window)."""
+    import litert_torch
+    litert_torch.convert(model, (torch.randn(1, n_leads, n_times),)).export(str(path))
+
+
+# ---------------------------------------------------------------- data
+
+def load_eval_data(config: dict, data_path: str | None, calib_windows: int, seed: int = 0) -> EvalData:
+    """Fold 9/10 windows and calibration windows from folds 1-8, scaled with the checkpoint's scaler."""
+    from .data import load_dataset
+
+    info = config.get("data", {})
+    path = data_path or info.get("path")
+    if not path or not Path(path).exists():
+        raise ExportError(f"evaluation data {path!r} not found; pass --data PATH (the PTB-XL/CPSC root)")
+    ds = load_dataset(path, config["task"], preprocessing=config.get("preprocessing"))
+    if list(ds.labels) != list(config["labels"]):
+        raise ExportError(f"dataset labels {ds.labels} differ from the checkpoint's {config['labels']}")
+    scaler = StandardScaler.from_dict(config["scaler"])
+    val_fold, test_fold = int(info.get("val_fold", 9)), int(info.get("test_fold", 10))
+    train_folds = tuple(int(f) for f in info.get("train_folds", range(1, 9)))
+    folds = np.asarray(ds.folds)
+    train_idx = np.flatnonzero(np.isin(folds, train_folds))
+    rng = np.random.default_rng(seed)
+    calib_idx = np.sort(rng.choice(train_idx, size=min(calib_windows, len(train_idx)), replace=False))
+
+    def pick(mask):
+        return scaler.transform(ds.X[mask]).astype(np.float32), np.asarray(ds.Y[mask], dtype=np.float32)
+
+    x_val, y_val = pick(folds == val_fold)
+    x_test, y_test = pick(folds == test_fold)
+    x_calib = scaler.transform(ds.X[calib_idx]).astype(np.float32)
+    return EvalData(x_val, y_val, x_test, y_test, x_calib, calib_folds=train_folds)
+
+
+# ---------------------------------------------------------------- bundle
+
+def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: EvalData, *,
+                  formats=FORMATS, int8: bool = False, max_auc_drop: float = 0.005, name: str | None = None,
+                  checkpoint_dir: str | Path | None = None, command: str | None = None,
+                  onnx_recipes=quantize.ONNX_RECIPES, tflite_recipes=quantize.TFLITE_RECIPES) -> dict:
+    """Write the bundle to ``out``; returns {"card", "failures"}. Failed int8 artifacts are not listed."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = list(config["labels"])
+    model = model.eval()
+    if hasattr(model, "fold_graph"):
+        model.fold_graph()
+    n_leads, n_times = int(model.n_leads), int(model.n_times)
+
+    t0 = time.time()
+    _say(f"torch fp32 reference on fold 9 ({len(data.x_val)}) and fold 10 ({len(data.x_test)}) windows")
+    run = torch_predict(model)
+    ref = {"p_val": _sigmoid(run(data.x_val)), "p_test": _sigmoid(run(data.x_test))}
+    ref["val"], ref["test"] = score(data.y_val, ref["p_val"], labels), score(data.y_test, ref["p_test"], labels)
+    _say(f"  torch fp32: val macro-AUC {ref['val']['macro_auc']:.4f}, test {ref['test']['macro_auc']:.4f}")
+
+    artifacts, failures = {}, []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ExportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+        fp32 = out / f"model_fp32.{fmt}"
+        _say(f"{fmt} fp32: converting -> {fp32.name}")
+        (export_onnx if fmt == "onnx" else export_tflite)(model, fp32, n_leads, n_times)
+        m = evaluate(backend_predict(fp32), ref, data, labels)
+        _say(f"  {fmt}_fp32: val {m['val_macro_auc']:.4f} test {m['test_macro_auc']:.4f} max|dp| {m['max_abs_prob_diff']:.2g}")
+        if m["max_abs_prob_diff"] > FP32_TOLERANCE:
+            raise ExportError(f"{fmt} fp32 disagrees with torch: max |prob diff| {m['max_abs_prob_diff']} > "
+                              f"{FP32_TOLERANCE}; the conversion is wrong")
+        artifacts[f"{fmt}_fp32"] = artifact_entry(fp32, fmt, "fp32", m)
+        if not int8:
+            continue
+        q_path = out / f"model_int8.{fmt}"
+        attempts, shipped = [], None
+        for recipe in (onnx_recipes if fmt == "onnx" else tflite_recipes):
+            _say(f"{fmt} int8: recipe {recipe['name']} (calibration: {len(data.x_calib)} windows from folds "
+                 f"{list(data.calib_folds)})")
+            try:
+                if fmt == "onnx":
+                    details = quantize.quantize_onnx(fp32, q_path, data.x_calib, recipe)
+                else:
+                    details = quantize.quantize_tflite(model, q_path, data.x_calib, recipe, fp32_path=fp32)
+                m = evaluate(backend_predict(q_path), ref, data, labels)
+            except Exception as exc:  # a recipe the toolchain cannot build is a failed attempt, not a crash
+                attempts.append({"recipe": recipe["name"], "error": f"{type(exc).__name__}: {exc}"[:300]})
+                _say(f"  failed to build: {type(exc).__name__}: {exc}"[:300])
+                continue
+            ok = m["val_auc_drop"] <= max_auc_drop
+            attempts.append({"recipe": recipe["name"], "val_macro_auc": m["val_macro_auc"],
+                             "val_auc_drop": m["val_auc_drop"], "passed": ok})
+            _say(f"  {fmt}_int8 [{recipe['name']}]: val {m['val_macro_auc']:.4f} (drop {m['val_auc_drop']:+.4f}, "
+                 f"limit {max_auc_drop}) test {m['test_macro_auc']:.4f} max|dp| {m['max_abs_prob_diff']:.3f} "
+                 f"-> {'PASS' if ok else 'FAIL'}")
+            if ok:
+                shipped = (details, m)
+                break
+        if shipped is None:
+            q_path.unlink(missing_ok=True)
+            failures.append({"artifact": f"{fmt}_int8", "attempts": attempts})
+            continue
+        details, m = shipped
+        details["remedy"] = None if details["recipe"] == attempts[0]["recipe"] else details["recipe"]
+        details["attempts"] = attempts
+        details["gate"] = {"fold": 9, "max_auc_drop": max_auc_drop}
+        artifacts[f"{fmt}_int8"] = artifact_entry(q_path, fmt, "int8", m, quantization=details)
+
+    default = next(k for k in ("onnx_int8", "onnx_fp32", "tflite_int8", "tflite_fp32") if k in artifacts)
+    card = make_card(model, config, artifacts, default, ref, name=name or out.name,
+                     checkpoint_dir=checkpoint_dir, command=command, max_auc_drop=max_auc_drop)
+    if checkpoint_dir is not None and (Path(checkpoint_dir) / "adjacency.png").is_file():
+        shutil.copy2(Path(checkpoint_dir) / "adjacency.png", out / "adjacency.png")
+        card["adjacency_png"] = "adjacency.png"
+    write_card(out, card)
+    _say(f"wrote {out / 'card.json'} ({', '.join(artifacts)}; default {default}) in {time.time() - t0:.0f} s")
+    return {"card": card, "failures": failures}
+
+
+def make_card(model, config: dict, artifacts: dict, default: str, ref: dict, *, name: str,
+              checkpoint_dir=None, command=None, max_auc_drop=0.005) -> dict:
+    from .. import __version__
+
+    data = config.get("data", {})
+    return {
+        "schema": SCHEMA,
+        "name": name,
+        "task": config["task"],
+        "labels": list(config["labels"]),
+        "fs": config.get("fs", model.sfreq),
+        "n_times": int(config.get("n_times", model.n_times)),
+        "leads": list(config["leads"]),
+        "input": {"name": "x", "layout": ["batch", "lead", "time"], "dtype": "float32",
+                  "units": "preprocessed mV scaled as (x_mV - scaler.mean) / scaler.std"},
+        "scaler": config["scaler"],
+        "preprocessing": config["preprocessing"],
+        "output": "logits",
+        "thresholds": {lab: float(config["thresholds"][lab]) for lab in config["labels"]},
+        "artifacts": artifacts,
+        "default_artifact": default,
+        "model": config["model"],
+        "reference": {"framework": "torch fp32", "val_macro_auc": round(ref["val"]["macro_auc"], 6),
+                      "test_macro_auc": round(ref["test"]["macro_auc"], 6),
+                      "val_per_class_auc": ref["val"]["per_class_auc"],
+                      "test_per_class_auc": ref["test"]["per_class_auc"],
+                      "gate": f"int8 fold-9 macro-AUC within {max_auc_drop} of this"},
+        "provenance": {
+            "data": {"path": data.get("path"), "dataset": data.get("dataset")},
+            "folds": {"train": data.get("train_folds", list(range(1, 9))), "val": data.get("val_fold", 9),
+                      "test": data.get("test_fold", 10), "calibration": data.get("train_folds", list(range(1, 9)))},
+            "checkpoint": str(checkpoint_dir) if checkpoint_dir else None,
+            "train_command": config.get("command"),
+            "train": config.get("train"),
+            "command": command,
+            "package_version": __version__,
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+        "attribution": ATTRIBUTION,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="tgll-export", description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoint", help="checkpoint directory written by tgll-train")
+    ap.add_argument("--out", required=True, help="bundle directory to write")
+    ap.add_argument("--int8", action="store_true", help="also int8 ONNX (static QDQ) and int8 TFLite (PT2E)")
+    ap.add_argument("--formats", default="onnx,tflite", help="comma-separated: onnx,tflite")
+    ap.add_argument("--max-auc-drop", type=float, default=0.005, help="fold-9 macro-AUC drop allowed for int8")
+    ap.add_argument("--calib-windows", type=int, default=256, help="calibration windows from folds 1-8")
+    ap.add_argument("--data", help="dataset root (default: the checkpoint's data path)")
+    ap.add_argument("--name", help="bundle name for the card (default: the --out directory name)")
+    args = ap.parse_args(argv)
+
+    from .checkpoint import load_checkpoint
+
+    torch.manual_seed(0)
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    try:
+        _say(f"loading checkpoint {args.checkpoint}")
+        model, config = load_checkpoint(args.checkpoint)
+        _say(f"loading evaluation data (folds 9, 10; calibration from training folds)")
+        data = load_eval_data(config, args.data, args.calib_windows)
+        result = export_bundle(model, config, args.out, data, formats=formats, int8=args.int8,
+                               max_auc_drop=args.max_auc_drop, name=args.name, checkpoint_dir=args.checkpoint,
+                               command="tgll-export " + " ".join(sys.argv[1:] if argv is None else argv))
+    except ExportError as exc:
+        print(f"tgll-export: error: {exc}", file=sys.stderr)
+        return 1
+    if result["failures"]:
+        print("tgll-export: FAILED parity gate; these artifacts were NOT written to the bundle:", file=sys.stderr)
+        for f in result["failures"]:
+            print(f"  {f['artifact']}:", file=sys.stderr)
+            for a in f["attempts"]:
+                print(f"    {json.dumps(a)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Post-training int8 quantization recipes for ONNX (onnxruntime QDQ) and TFLite (PT2E).
+
+Each recipe is a small dict recorded verbatim in the bundle card, so a card
+says exactly how its int8 file was made. Export tries them in order until one
+passes the AUC gate (``export.py``); calibration windows come from the
+training folds only.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+#: ONNX recipes, tried in this order. ``exclude`` names nodes kept in float:
+#: "sensitive:N" = the N nodes whose outputs lose most to int8 (layer-wise
+#: comparison with qdq_loss_debug), "first_last" = the first and last MAC layers.
+ONNX_RECIPES = (
+    {"name": "int8_minmax", "activation_type": "QInt8", "calibrate_method": "MinMax"},
+    {"name": "int8_percentile", "activation_type": "QInt8", "calibrate_method": "Percentile"},
+    {"name": "int8_exclude_sensitive", "activation_type": "QInt8", "calibrate_method": "MinMax",
+     "exclude": "sensitive:4"},
+    {"name": "int8_exclude_first_last", "activation_type": "QInt8", "calibrate_method": "MinMax",
+     "exclude": "first_last"},
+    {"name": "int16_activations", "activation_type": "QInt16", "calibrate_method": "MinMax"},
+)
+
+#: TFLite recipes, tried in this order: litert-torch PT2E on the torch model, or
+#: ai-edge-quantizer on the fp32 .tflite (int8 or int16 activations, int8 weights).
+TFLITE_RECIPES = (
+    {"name": "int8_static", "mode": "static"},
+    {"name": "aeq_static_wi8_ai8", "mode": "ai_edge_quantizer", "activation_bits": 8},
+    {"name": "aeq_static_wi8_ai16", "mode": "ai_edge_quantizer", "activation_bits": 16},
+    {"name": "int8_dynamic_range", "mode": "dynamic"},
+)
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over scaled training windows."""
+
+    def __init__(self, windows: np.ndarray, input_name: str, batch: int = 16):
+        self.batches = [{input_name: np.ascontiguousarray(windows[i:i + batch], dtype=np.float32)}
+                        for i in range(0, len(windows), batch)]
+        self.pos = 0
+
+    def get_next(self):
+        if self.pos >= len(self.batches):
+            return None
+        self.pos += 1
+        return self.batches[self.pos - 1]
+
+    def rewind(self):
+        self.pos = 0
+
+    def __iter__(self):
+        self.rewind()
+        return iter(self.batches)
+
+
+def _input_name(path: str | Path) -> str:
+    import onnx
+    return onnx.load(str(path), load_external_data=False).graph.input[0].name
+
+
+def _mac_nodes(path: str | Path) -> list[str]:
+    import onnx
+    graph = onnx.load(str(path)).graph
+    return [n.name for n in graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+
+
+def sensitive_nodes(fp32_path: str | Path, qdq_path: str | Path, windows: np.ndarray, n: int) -> list[dict]:
+    """The ``n`` activations that int8 degrades most (lowest SQNR of the QDQ'd tensor vs
+    itself before quantization), with the nodes that produce and consume them."""
+    import onnx
+    from onnxruntime.quantization import qdq_loss_debug as dbg
+
+    name = _input_name(fp32_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        aug_q, aug_f = Path(tmp) / "q.onnx", Path(tmp) / "f.onnx"
+        dbg.modify_model_output_intermediate_tensors(str(qdq_path), str(aug_q))
+        dbg.modify_model_output_intermediate_tensors(str(fp32_path), str(aug_f))
+        qa = dbg.collect_activations(str(aug_q), _Reader(windows, name))
+        fa = dbg.collect_activations(str(aug_f), _Reader(windows, name))
+    errors = dbg.compute_activation_error(dbg.create_activation_matching(qa, fa))
+    graph = onnx.load(str(fp32_path)).graph
+    ranked = sorted(errors.items(), key=lambda kv: kv[1]["qdq_err"])[:n]
+    out = []
+    for tensor, err in ranked:
+        producers = [nd.name for nd in graph.node if tensor in nd.output]
+        consumers = [nd.name for nd in graph.node if tensor in nd.input]
+        out.append({"tensor": tensor, "qdq_sqnr_db": round(float(err["qdq_err"]), 2),
+                    "xmodel_sqnr_db": round(float(err.get("xmodel_err", float("nan"))), 2),
+                    "nodes": producers + consumers})
+    return out
+
+
+def quantize_onnx(fp32_path: str | Path, out_path: str | Path, windows: np.ndarray, recipe: dict) -> dict:
+    """Static QDQ per-channel quantization of an fp32 ONNX file; returns the card's details."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    details = {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ", "per_channel": True,
+               "weight_type": "QInt8", "activation_type": recipe["activation_type"],
+               "calibrate_method": recipe["calibrate_method"], "calibration_windows": int(len(windows)),
+               "recipe": recipe["name"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre))
+        exclude: list[str] = []
+        spec = recipe.get("exclude")
+        if spec == "first_last":
+            macs = _mac_nodes(pre)
+            exclude = [macs[0], macs[-1]]
+        elif spec and spec.startswith("sensitive:"):
+            probe = Path(tmp) / "probe.onnx"
+            quantize_onnx(pre, probe, windows, {**recipe, "exclude": None})
+            found = sensitive_nodes(pre, probe, windows[:64], int(spec.split(":")[1]))
+            exclude = sorted({nd for f in found for nd in f["nodes"]})
+            details["sensitive_tensors"] = found
+        details["nodes_excluded"] = exclude
+        extra = {"ActivationSymmetric": False, "WeightSymmetric": True}
+        if recipe["activation_type"] == "QInt16":
+            extra["UseQDQContribOps"] = True  # int16 Q/DQ needs the com.microsoft domain ops
+        if recipe["calibrate_method"] == "Percentile":
+            extra["CalibPercentile"] = 99.999
+        quantize_static(
+            str(pre), str(out_path), _Reader(windows, _input_name(pre)),
+            quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=getattr(QuantType, recipe["activation_type"]), weight_type=QuantType.QInt8,
+            calibrate_method=getattr(CalibrationMethod, recipe["calibrate_method"]),
+            nodes_to_exclude=exclude, extra_options=extra)
+    return details
+
+
+def quantize_tflite(model: torch.nn.Module, out_path: str | Path, windows: np.ndarray, recipe: dict,
+                    fp32_path: str | Path | None = None) -> dict:
+    """int8-weight TFLite by ``recipe``; returns the card's details."""
+    if recipe["mode"] == "ai_edge_quantizer":
+        if fp32_path is None:
+            raise ValueError("ai-edge-quantizer recipes need the fp32 .tflite")
+        return quantize_tflite_aeq(fp32_path, out_path, windows, recipe)
+    return quantize_tflite_pt2e(model, out_path, windows, recipe)
+
+
+def quantize_tflite_aeq(fp32_path: str | Path, out_path: str | Path, windows: np.ndarray, recipe: dict) -> dict:
+    """Static quantization of the fp32 .tflite with ai-edge-quantizer (min/max calibration)."""
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_quantizer import quantizer as aeq_quantizer
+    from ai_edge_quantizer import recipe as aeq_recipe
+
+    signatures = Interpreter(model_path=str(fp32_path)).get_signature_list()
+    key = next(iter(signatures))
+    input_name = signatures[key]["inputs"][0]
+    bits = int(recipe["activation_bits"])
+    qt = aeq_quantizer.Quantizer(str(fp32_path))
+    qt.load_quantization_recipe(aeq_recipe.static_wi8_ai16() if bits == 16 else aeq_recipe.static_wi8_ai8())
+    samples = [{input_name: np.asarray(w[None], dtype=np.float32)} for w in windows]
+    calibration = qt.calibrate({key: samples}, num_threads=1)
+    Path(out_path).unlink(missing_ok=True)
+    qt.quantize(calibration, enable_progress_report=False).export_model(str(out_path), overwrite=True)
+    return {"tool": "ai_edge_quantizer", "weights": "int8 per-channel",
+            "activations": f"int{bits} static (min/max calibration)", "calibration_windows": int(len(windows)),
+            "recipe": recipe["name"]}
+
+
+def quantize_tflite_pt2e(model: torch.nn.Module, out_path: str | Path, windows: np.ndarray, recipe: dict) -> dict:
+    """int8 TFLite through litert-torch PT2E (symmetric per-channel weights); returns details."""
+    import litert_torch
+    from litert_torch.quantize import pt2e_quantizer as pq
+    from litert_torch.quantize import quant_config as qc
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    dynamic = recipe["mode"] == "dynamic"
+    quantizer = pq.PT2EQuantizer().set_global(
+        pq.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
+    sample = (torch.as_tensor(windows[:1], dtype=torch.float32),)
+    graph = torch.export.export(model, sample).module()
+    graph = quantize_pt2e.prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        # the exported graph is specialised to batch 1
+        for w in windows:
+            graph(torch.as_tensor(w[None], dtype=torch.float32))
+    graph = quantize_pt2e.convert_pt2e(graph, fold_quantize=False)
+    edge = litert_torch.convert(graph, sample, quant_config=qc.QuantConfig(pt2e_quantizer=quantizer))
+    edge.export(str(out_path))
+    return {"tool": "litert_torch PT2E", "weights": "int8 symmetric per-channel",
+            "activations": "float (dynamic-range int8 at run time)" if dynamic else "int8 per-tensor (HistogramObserver)",
+            "calibration_windows": 0 if dynamic else int(len(windows)), "recipe": recipe["name"]}
