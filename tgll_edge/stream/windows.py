@@ -140,11 +140,12 @@ class SignalPath:
             t0 = self.run_start / self.fs_in
             t_start = t0 + (e - self.n_times) / self.fs
             t_end = t0 + e / self.fs
-            # the device sample holding the window's last output sample, and the
-            # device samples of the window's span up to it
+            # the raw device samples of the window's span that its output depends on:
+            # from its nominal start to the one holding its last output sample
             last_in = min(self.n_in - 1, int(math.floor((e - 1) * self.fs_in / self.fs + 1e-9)))
+            first_in = int(math.ceil((e - self.n_times) * self.fs_in / self.fs - 1e-9))
             skip = self.n_in - 1 - last_in
-            avail = min(self.n_raw, self.raw_ring.size - skip)
+            avail = min(last_in - first_in + 1, self.raw_ring.size - skip)
             raw = self.raw_ring.last(avail, skip)
             lo = self.lo_ring.last(avail, skip)
             counts = np.array([np.count_nonzero(lo & (1 << c)) for c in range(self.n_channels)]) \

@@ -1,0 +1,217 @@
+"""``tgll-stream``: live multilabel ECG findings from a device, a replay or the built-in emulator.
+
+    tgll-stream --emulate --duration 30            # no hardware: the bundled PTB-XL record
+    tgll-stream --port /dev/ttyUSB0 --json          # a TGLL device (PROTOCOL.md) over serial
+    tgll-stream --ble TGLL-1234 --record rec/       # over BLE, recording every sample
+    tgll-stream --cyton /dev/ttyUSB0                # OpenBCI Cyton (8 channels, 250 Hz)
+    tgll-stream --replay rec/ --fast --json         # a WFDB record or a recording, as fast as possible
+
+Exit status: 0 after a clean end (end of replay, --duration, Ctrl-C, SIGTERM),
+1 when the source or model fails at run time, 2 for bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+SOURCES = ("port", "ble", "cyton", "replay", "emulate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tgll-stream",
+        description="Stream 12-lead ECG from a device (serial, BLE, OpenBCI Cyton), a recording, or the "
+                    "built-in emulator; condition and window it as the model card says, and print "
+                    "multilabel findings live.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Exactly one source: --port, --ble, --cyton, --replay or --emulate "
+               "(--cyton PORT, or --cyton with --port PORT).\n"
+               "Times are device seconds since the stream started; gaps are reported, never bridged.")
+    src = p.add_argument_group("source (exactly one)")
+    src.add_argument("--port", metavar="DEV", help="serial port of a TGLL-protocol device (/dev/ttyUSB0, a pty)")
+    src.add_argument("--baud", type=int, default=None, metavar="N",
+                     help="serial baud rate (default: 921600 for --port, 115200 for --cyton)")
+    src.add_argument("--ble", metavar="NAME_OR_ADDRESS",
+                     help="BLE device: its advertised name (TGLL-...) or address; needs the [ble] extra (bleak)")
+    src.add_argument("--cyton", nargs="?", const=True, default=None, metavar="PORT",
+                     help="OpenBCI Cyton board on PORT (or on --port): 8 channels as I, II, V1..V6 at 250 Hz")
+    src.add_argument("--replay", metavar="PATH",
+                     help="replay a WFDB record, a directory of records, or a --record directory")
+    src.add_argument("--emulate", action="store_true",
+                     help="start the built-in device emulator on a pseudo-terminal and stream from it "
+                          "(default record: the bundled PTB-XL 500 Hz record, looped)")
+    src.add_argument("--emulate-record", metavar="RECORD", default=None,
+                     help="with --emulate: the WFDB record the emulator streams")
+    pace = p.add_argument_group("pace (--replay, --emulate)")
+    pace.add_argument("--speed", type=float, default=None, metavar="N",
+                      help="N times real time (default 1 = real time)")
+    pace.add_argument("--fast", action="store_true", help="--replay only: as fast as possible")
+    mdl = p.add_argument_group("model")
+    mdl.add_argument("--model", metavar="DIR", default=None,
+                     help="model bundle directory (default: the bundled default model)")
+    mdl.add_argument("--artifact", metavar="NAME", default=None,
+                     help="which model file of the bundle: onnx_int8, onnx_fp32, tflite_int8, tflite_fp32 "
+                          "(default: the card's default_artifact)")
+    mdl.add_argument("--threads", type=int, default=1, metavar="N", help="inference threads (default 1)")
+    run = p.add_argument_group("windows and output")
+    run.add_argument("--hop", type=float, default=5.0, metavar="S",
+                     help="seconds between window starts, > 0 and <= the window length (default 5)")
+    run.add_argument("--duration", type=float, default=None, metavar="S",
+                     help="stop after S seconds of device time (live sources: also after S + 30 s of wall time)")
+    run.add_argument("--json", action="store_true",
+                     help="print one JSON object per line: window, gap, status, and a summary at exit")
+    run.add_argument("--record", metavar="DIR", default=None,
+                     help="write every decoded sample to DIR as it arrives (WFDB, gaps marked; "
+                          "fsync'ed every second); replay it with --replay DIR")
+    run.add_argument("--csv", metavar="FILE", default=None, help="also write one CSV row per window to FILE")
+    run.add_argument("--quiet", action="store_true", help="without --json: print only the summary")
+    return p
+
+
+def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> str:
+    """Argument checks argparse cannot express; exits 2 with a message. Returns the source kind."""
+    given = [name for name in SOURCES if getattr(a, name) not in (None, False)]
+    cyton_on_port = a.cyton is True and a.port is not None
+    if cyton_on_port:
+        given.remove("port")
+    if a.cyton is True and a.port is None:
+        p.error("--cyton needs a serial port: --cyton PORT or --cyton --port PORT")
+    if len(given) != 1:
+        p.error("choose exactly one source: --port, --ble, --cyton, --replay or --emulate"
+                + (f" (got {', '.join('--' + g for g in given)})" if given else ""))
+    kind = given[0]
+    if not a.hop > 0:
+        p.error(f"--hop must be > 0 seconds; got {a.hop:g}")
+    if a.duration is not None and not a.duration > 0:
+        p.error(f"--duration must be > 0 seconds; got {a.duration:g}")
+    if a.speed is not None and not a.speed > 0:
+        p.error(f"--speed must be > 0; got {a.speed:g}")
+    if a.speed is not None and a.fast:
+        p.error("--speed and --fast exclude each other")
+    if a.fast and kind != "replay":
+        p.error("--fast applies to --replay only")
+    if a.speed is not None and kind not in ("replay", "emulate"):
+        p.error("--speed applies to --replay and --emulate only")
+    if a.emulate_record is not None and kind != "emulate":
+        p.error("--emulate-record applies to --emulate only")
+    if a.baud is not None and (a.baud <= 0 or kind not in ("port", "cyton")):
+        p.error("--baud must be positive and applies to --port and --cyton only")
+    if a.threads < 1:
+        p.error(f"--threads must be >= 1; got {a.threads}")
+    if a.replay is not None and not Path(a.replay).exists() and not Path(a.replay + ".hea").exists():
+        p.error(f"--replay: {a.replay} does not exist (give a WFDB record path, with or without .hea, "
+                "or a directory)")
+    if a.emulate_record is not None and not Path(a.emulate_record).exists() \
+            and not Path(a.emulate_record + ".hea").exists():
+        p.error(f"--emulate-record: {a.emulate_record} does not exist")
+    if a.model is not None and not (Path(a.model) / "card.json").is_file():
+        p.error(f"--model: {a.model} is not a model bundle (no card.json there)")
+    if a.record is not None and Path(a.record).exists() and (not Path(a.record).is_dir()
+                                                             or any(Path(a.record).iterdir())):
+        p.error(f"--record: {a.record} exists and is not an empty directory; choose a new one")
+    if a.csv is not None and not Path(a.csv).resolve().parent.is_dir():
+        p.error(f"--csv: directory of {a.csv} does not exist")
+    return kind
+
+
+def make_source(kind: str, a: argparse.Namespace):
+    """The link source for the chosen kind (opened lazily by iteration)."""
+    if kind == "port":
+        from ..link.serial import DEFAULT_BAUD, SerialSource
+        return SerialSource(a.port, a.baud or DEFAULT_BAUD)
+    if kind == "cyton":
+        from ..link.cyton import CytonSource
+        port = a.port if a.cyton is True else a.cyton
+        return CytonSource(port, **({"baud": a.baud} if a.baud else {}))
+    if kind == "ble":
+        from ..link.ble import BleSource
+        return BleSource(a.ble)
+    if kind == "replay":
+        from ..stream.recorder import RecordingSource, is_recording
+        speed = None if a.fast else (a.speed or 1.0)
+        if is_recording(a.replay):
+            return RecordingSource(a.replay, speed=speed)
+        from ..link.replay import ReplaySource
+        return ReplaySource(a.replay, speed=speed)
+    if kind == "emulate":
+        from ..link.emulator import EmulatedSerialSource
+        return EmulatedSerialSource(record=a.emulate_record, speed=a.speed or 1.0)
+    raise AssertionError(kind)
+
+
+def main(argv=None) -> int:
+    p = build_parser()
+    a = p.parse_args(argv)
+    kind = check_args(p, a)
+
+    from ..bundle import BundleError
+    from ..runtime import load_model
+    try:
+        model = load_model(a.model, artifact=a.artifact, threads=a.threads)
+    except BundleError as exc:
+        p.error(str(exc))
+    window_s = model.n_times / model.fs
+    if a.hop > window_s + 1e-9:
+        p.error(f"--hop {a.hop:g} s is longer than the model's window ({window_s:g} s)")
+
+    from ..stream import CsvSink, JsonLinesSink, LiveView, Pipeline, Recorder
+    out = JsonLinesSink() if a.json else LiveView()
+    recorder = Recorder(a.record) if a.record else None
+    csv_sink = CsvSink(a.csv, model.labels) if a.csv else None
+    try:
+        source = make_source(kind, a)
+    except ImportError as exc:
+        print(f"tgll-stream: the {kind} source is not available: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"tgll-stream: {exc}", file=sys.stderr)
+        return 1
+    pipe = Pipeline(source, model, hop_s=a.hop, duration_s=a.duration, recorder=recorder)
+    if isinstance(out, LiveView):
+        out.summary_fn = pipe.summary
+        if not a.quiet:
+            print(f"tgll-stream: model {model.card.get('name')} ({model.artifact}), labels {', '.join(model.labels)}; "
+                  f"{window_s:g} s windows every {a.hop:g} s; source {kind}. Ctrl-C to stop.", flush=True)
+
+    def on_signal(signum, frame):
+        if pipe.stopped:  # a second Ctrl-C: stop waiting for the source
+            raise KeyboardInterrupt
+        pipe.stop()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    timer = None
+    if a.duration is not None and kind not in ("replay",):
+        timer = threading.Timer(a.duration + 30.0, pipe.stop)  # a device that never delivers
+        timer.daemon = True
+        timer.start()
+    status = 0
+    try:
+        for result in pipe:
+            if not (a.quiet and not a.json):
+                out(result)
+            if csv_sink is not None:
+                csv_sink(result)
+    except KeyboardInterrupt:
+        pass
+    except (OSError, ValueError) as exc:  # LinkError is an OSError; model/bundle errors are ValueErrors
+        print(f"tgll-stream: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for s, h in old.items():
+            signal.signal(s, h)
+        pipe.stop()
+        if recorder is not None:
+            recorder.close()
+        if csv_sink is not None:
+            csv_sink.close()
+        out.summary(pipe.summary())
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

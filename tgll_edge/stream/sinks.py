@@ -1,0 +1,112 @@
+"""Where results go: JSON lines, a live view for a person, CSV."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+from ..link.blocks import Gap, Status
+from .results import Finding, to_json
+
+
+class JsonLinesSink:
+    """One JSON object per line (issue 4 item 5), flushed per line for pipes."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+
+    def __call__(self, result) -> None:
+        self.write(to_json(result))
+
+    def write(self, obj: dict) -> None:
+        self.stream.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
+        self.stream.flush()
+
+    def summary(self, summary: dict) -> None:
+        self.write(summary)
+
+
+def _clock(t: float) -> str:
+    m, s = divmod(t, 60)
+    h, m = divmod(int(m), 60)
+    return f"{h:d}:{m:02d}:{s:04.1f}" if h else f"{m:02d}:{s:04.1f}"
+
+
+class LiveView:
+    """Readable lines for a person at a terminal: one per window, plus gaps and status.
+
+    A window line: its device-time span, the findings at or above threshold with
+    their probabilities (else the most likely label), the quality verdict and the
+    latency. Every ``status_every`` windows a status line with the link counters.
+    """
+
+    def __init__(self, stream=None, summary_fn=None, status_every: int = 6, labels=None):
+        self.stream = stream or sys.stdout
+        self.summary_fn = summary_fn
+        self.status_every = status_every
+        self.n = 0
+
+    def _out(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, result) -> None:
+        if isinstance(result, Finding):
+            self.n += 1
+            self._out(self.window_line(result))
+            if self.summary_fn is not None and self.n % self.status_every == 0:
+                self._out(self.status_line(self.summary_fn()))
+        elif isinstance(result, Gap):
+            self._out(f"  -- gap at {_clock(result.t)}: {result.missing_samples} samples "
+                      f"({result.missing_samples / result.fs:.3f} s) lost, cause {result.cause}")
+        elif isinstance(result, Status):
+            self._out(f"  .. {result.kind}: {result.message}")
+
+    @staticmethod
+    def window_line(f: Finding) -> str:
+        span = f"[{_clock(f.t_start)} - {_clock(f.t_end)}]"
+        q = f.quality
+        if q.skipped:
+            return f"{span}  SKIPPED: {'; '.join(q.reasons)}"
+        if f.labels:
+            found = ", ".join(f"{lab} {f.probabilities[lab]:.2f}" for lab in
+                              sorted(f.labels, key=lambda k: -f.probabilities[k]))
+        else:
+            top = max(f.probabilities, key=f.probabilities.get)
+            found = f"no finding above threshold (top {top} {f.probabilities[top]:.2f})"
+        quality = "quality ok" if q.ok else "quality: " + ", ".join(
+            f"{flag} ({', '.join(getattr(q, flag))})" for flag in q.flags)
+        return f"{span}  {found}  | {quality} | {f.latency_ms:.1f} ms"
+
+    @staticmethod
+    def status_line(s: dict) -> str:
+        return (f"  == link: {s['packets']} packets, {s['bytes']} bytes, {s['crc_errors']} CRC errors, "
+                f"{s['dropped_bytes']} bytes dropped; {s['gaps']} gaps ({s['missing_samples']} samples lost); "
+                f"{s['windows']} windows ({s['skipped_windows']} skipped)")
+
+    def summary(self, summary: dict) -> None:
+        self._out("summary: " + self.status_line(summary).strip(" =")
+                  + f"; {summary.get('device_seconds', 0):.1f} s of device time")
+
+
+class CsvSink:
+    """One row per window: times, quality, findings, each label's probability."""
+
+    def __init__(self, path, labels):
+        self.labels = list(labels)
+        self.file = open(path, "w", newline="")
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(["t_start", "t_end", "skipped", "quality_flags", "findings", "latency_ms"] + self.labels)
+        self.file.flush()
+
+    def __call__(self, result) -> None:
+        if not isinstance(result, Finding):
+            return
+        probs = [f"{result.probabilities[lab]:.6f}" if lab in result.probabilities else "" for lab in self.labels]
+        self.writer.writerow([f"{result.t_start:.3f}", f"{result.t_end:.3f}", int(result.skipped),
+                              ";".join(result.quality.flags), ";".join(result.labels),
+                              f"{result.latency_ms:.3f}"] + probs)
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
