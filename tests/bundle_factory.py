@@ -1,0 +1,78 @@
+"""A small torch-free model bundle for runtime/CLI tests (onnx.helper, seeded weights).
+
+The model is Conv1d(12->4, k=5) -> ReLU -> global average -> Linear(4->5):
+every lead and every sample moves the outputs, so a scaling, lead-order or
+windowing mistake changes the probabilities.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+LABELS = ["NORM", "MI", "STTC", "CD", "HYP"]
+LEADS_12 = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+SCALER = {"mean": 0.05, "std": 0.4}
+
+
+def weights(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return {"w1": rng.standard_normal((4, 12, 5)).astype(np.float32) * 0.3,
+            "b1": rng.standard_normal(4).astype(np.float32) * 0.1,
+            "w2": rng.standard_normal((5, 4)).astype(np.float32),
+            "b2": rng.standard_normal(5).astype(np.float32) * 0.1}
+
+
+def reference_logits(x_scaled: np.ndarray, seed: int = 0) -> np.ndarray:
+    """numpy forward pass of the same model (x already scaled)."""
+    w = weights(seed)
+    b, _, t = x_scaled.shape
+    xp = np.pad(x_scaled, ((0, 0), (0, 0), (2, 2)))
+    cols = np.stack([xp[:, :, k:k + t] for k in range(5)], axis=-1)  # (B, 12, T, 5)
+    h = np.maximum(np.einsum("bctk,ock->bot", cols, w["w1"]) + w["b1"][None, :, None], 0)
+    return h.mean(axis=2) @ w["w2"].T + w["b2"]
+
+
+def make_onnx(path: Path, seed: int = 0) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = weights(seed)
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c"], pads=[2, 2], kernel_shape=[5]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "w2", "b2"], ["logits"], transB=1)]
+    graph = helper.make_graph(
+        nodes, "tiny_conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 12, "time"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 5])],
+        initializer=[numpy_helper.from_array(v, k) for k, v in w.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def make_card(artifacts: dict, default: str, n_times: int = 1000, fs: int = 100) -> dict:
+    from tgll_edge.bundle import ATTRIBUTION
+    from tgll_edge.signal.preprocess import DEFAULT_SETTINGS
+
+    return {"schema": 1, "name": "tiny-conv-test", "task": "superdiagnostic", "labels": LABELS,
+            "fs": fs, "n_times": n_times, "leads": LEADS_12,
+            "input": {"name": "x", "layout": ["batch", "lead", "time"], "dtype": "float32", "units": "scaled"},
+            "scaler": dict(SCALER), "preprocessing": {**DEFAULT_SETTINGS, "fs": fs}, "output": "logits",
+            "thresholds": {lab: 0.5 for lab in LABELS}, "artifacts": artifacts, "default_artifact": default,
+            "provenance": {"note": "random test model, not trained"}, "attribution": ATTRIBUTION}
+
+
+def make_bundle(out_dir, seed: int = 0) -> Path:
+    """A bundle with one artifact, onnx_fp32 (torch-free)."""
+    from tgll_edge.bundle import artifact_entry, write_card
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = make_onnx(out / "model_fp32.onnx", seed)
+    metrics = {"val_macro_auc": None, "test_macro_auc": None, "max_abs_prob_diff": 0.0}
+    write_card(out, make_card({"onnx_fp32": artifact_entry(path, "onnx", "fp32", metrics)}, "onnx_fp32"))
+    return out

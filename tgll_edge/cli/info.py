@@ -1,0 +1,81 @@
+"""tgll-info: print a model bundle's card as a table.
+
+    tgll-info [BUNDLE_DIR] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..bundle import BundleError, read_card
+from ..runtime import default_bundle_dir
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+    return str(v)
+
+
+def _table(rows: list[list], header: list[str]) -> str:
+    cells = [header] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render(card: dict, bundle_dir) -> str:
+    scaler = card["scaler"]
+    steps = ", ".join(
+        f"{s['name']}(" + ", ".join(f"{k}={v}" for k, v in s.items() if k != "name") + ")"
+        for s in card["preprocessing"].get("steps", [])) or "none"
+    model = card.get("model", {})
+    prov = card.get("provenance", {})
+    ref = card.get("reference", {})
+    general = [
+        ["bundle", str(bundle_dir)], ["name", card["name"]], ["task", card["task"]],
+        ["model", ", ".join(f"{k}={v}" for k, v in model.items()) or "-"],
+        ["labels", ", ".join(card["labels"])],
+        ["input", f"{card['n_times']} samples at {card['fs']} Hz ({card['n_times'] / card['fs']:g} s), "
+                  f"leads {' '.join(card['leads'])}"],
+        ["preprocessing", f"resample to {card['preprocessing']['fs']} Hz; {steps}"],
+        ["scaler", f"(x_mV - {scaler['mean']}) / {scaler['std']}" if not isinstance(scaler["mean"], list)
+                   else "per-lead mean/std"],
+        ["output", card["output"]],
+        ["thresholds", ", ".join(f"{k}={v:.3f}" for k, v in card["thresholds"].items())],
+        ["torch fp32", f"val macro-AUC {_fmt(ref.get('val_macro_auc'))}, test {_fmt(ref.get('test_macro_auc'))}"],
+        ["default artifact", card["default_artifact"]],
+        ["provenance", f"data {prov.get('data', {}).get('path') if isinstance(prov.get('data'), dict) else prov.get('data')}; "
+                       f"version {prov.get('package_version', '-')}; date {prov.get('date', '-')}"],
+        ["attribution", card.get("attribution", "-")],
+    ]
+    arts = []
+    for key, a in card["artifacts"].items():
+        m, q = a["metrics"], a.get("quantization") or {}
+        arts.append([key, a["file"], f"{a['bytes'] / 1024:.0f} KiB", m.get("val_macro_auc"), m.get("test_macro_auc"),
+                     m.get("max_abs_prob_diff"), q.get("recipe", "-") if q else "-", a["sha256"][:12]])
+    return (_table(general, ["field", "value"]) + "\n\n" +
+            _table(arts, ["artifact", "file", "size", "val AUC", "test AUC", "max|dp|", "recipe", "sha256"]))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="tgll-info", description="Print a model bundle's card as a table.")
+    ap.add_argument("bundle", nargs="?", help="bundle directory (default: the bundled model)")
+    ap.add_argument("--json", action="store_true", help="print the card as JSON instead")
+    args = ap.parse_args(argv)
+    bundle = args.bundle or default_bundle_dir()
+    try:
+        card = read_card(bundle)
+    except BundleError as exc:
+        print(f"tgll-info: error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(card, indent=2) if args.json else render(card, bundle))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
