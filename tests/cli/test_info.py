@@ -1,0 +1,23 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bundle_factory import make_bundle  # noqa: E402
+from tgll_edge.cli.info import main  # noqa: E402
+
+
+def test_info_prints_card_table(tmp_path, capsys):
+    bundle = make_bundle(tmp_path / "b")
+    assert main([str(bundle)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-conv-test" in out and "NORM, MI, STTC, CD, HYP" in out
+    assert "1000 samples at 100 Hz (10 s)" in out and "highpass(cutoff_hz=0.5, order=2)" in out
+    row = next(line for line in out.splitlines() if line.startswith("onnx_fp32"))
+    assert "model_fp32.onnx" in row
+    assert main([str(bundle), "--json"]) == 0
+    assert '"default_artifact": "onnx_fp32"' in capsys.readouterr().out
+
+
+def test_info_bad_bundle(tmp_path, capsys):
+    assert main([str(tmp_path / "missing")]) == 1
+    assert "does not exist" in capsys.readouterr().err
