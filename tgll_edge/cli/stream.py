@@ -137,9 +137,49 @@ def make_source(kind: str, a: argparse.Namespace):
         from ..link.replay import ReplaySource
         return ReplaySource(a.replay, speed=speed)
     if kind == "emulate":
-        from ..link.emulator import EmulatedSerialSource
-        return EmulatedSerialSource(record=a.emulate_record, speed=a.speed or 1.0)
+        return EmulatedSource(record=a.emulate_record, speed=a.speed or 1.0)
     raise AssertionError(kind)
+
+
+class EmulatedSource:
+    """The built-in device emulator on a pseudo-terminal, read by the ordinary serial source.
+
+    The emulator (``tgll_edge.link.emulator``, what ``tgll-emulate`` runs) serves a
+    new pty from a daemon thread of this process, so the whole real path is
+    exercised: pty bytes -> COBS/CRC decoder -> timeline -> pipeline.
+    """
+
+    def __init__(self, record=None, speed: float = 1.0):
+        from ..link.emulator import Emulator, PtyTransport
+        from ..link.serial import SerialSource
+
+        self.transport = PtyTransport()
+        self.emulator = Emulator(self.transport, record, speed=speed, loop=True, linger=0.0)
+        self.thread = threading.Thread(target=self.emulator.run, name="tgll-emulator", daemon=True)
+        self.serial = SerialSource(self.transport.public_path, reconnect=False)
+
+    @property
+    def stats(self) -> dict:
+        return self.serial.stats
+
+    def __iter__(self):
+        from ..link.blocks import Status
+
+        self.thread.start()
+        yield Status("emulator", f"built-in emulator streaming {self.emulator.record_path} on "
+                                 f"{self.transport.public_path} at {self.emulator.speed:g}x real time",
+                     {"port": self.transport.public_path, "record": self.emulator.record_path})
+        yield from self.serial
+
+    def close(self) -> None:
+        self.serial.close()
+        self.emulator.stop()
+        if self.thread.is_alive():
+            self.thread.join(timeout=2.0)
+        try:
+            self.transport.close()
+        except OSError:
+            pass
 
 
 def main(argv=None) -> int:

@@ -239,6 +239,9 @@ class RecordingSource:
         lead_offs = sorted(((e["index"], e["mask"]) for e in self.events if e.get("type") == "lead_off"))
         index, t0, mask = 0, time.monotonic(), 0
         yield Status("replay", f"replaying recording {self.dir}", {"fs": self.fs, "path": str(self.dir)})
+        info = next((e for e in self.events if e.get("type") == "status" and e.get("kind") == "info"), None)
+        if info is not None:  # the device's INFO: its scale (ADC rails, recording resolution) applies again
+            yield Status("info", info.get("message", ""), dict(info.get("detail") or {}))
         for name, n in self.parts:
             if self._closed:
                 return
