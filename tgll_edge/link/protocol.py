@@ -45,9 +45,15 @@ SAMPLE_FORMAT_INT24 = 1
 LEAD_SET_8, LEAD_SET_12, LEAD_SET_CUSTOM = 0, 1, 255
 
 
+_STATED_MAX_SAMPLES = {8: 40, 12: 28, 16: 20}  # PROTOCOL.md's limits for the common channel counts
+
+
 def max_samples_per_packet(n_channels: int) -> int:
-    """Most samples per channel a DATA packet of ``n_channels`` can carry (40 for 8 channels)."""
-    return (MAX_PAYLOAD - 4) // (3 * n_channels)
+    """Most samples per channel a sender puts in one DATA packet: PROTOCOL.md's 40 / 28 / 20
+    for 8 / 12 / 16 channels, else as many as fit in 1024 bytes. (Receivers accept any
+    DATA packet that fits in 1024 bytes.)"""
+    fit = (MAX_PAYLOAD - 4) // (3 * n_channels)
+    return min(fit, _STATED_MAX_SAMPLES.get(n_channels, fit))
 
 
 # --- CRC and COBS -----------------------------------------------------------
