@@ -1,0 +1,151 @@
+"""Export round trip on a tiny TGLLNet (random weights, synthetic data): all four
+artifacts load through the runtime and agree with torch; the gate refuses int8
+artifacts that lose AUC; the CLI exits nonzero with a report when it does.
+
+Tolerances (max |probability difference| vs torch on synthetic windows):
+fp32 1e-4 (measured ~1e-7); int8 0.2 (measured up to 0.10 for this width-4 random net
+calibrated on 16 windows; the real gate is the fold-9 AUC, not this bound).
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("litert_torch")
+
+from tgll_edge.bundle import read_card, sha256_file  # noqa: E402
+from tgll_edge.runtime import load_model  # noqa: E402
+from tgll_edge.signal.preprocess import DEFAULT_SETTINGS  # noqa: E402
+from tgll_edge.training import export as export_mod  # noqa: E402
+from tgll_edge.training.export import EvalData, export_bundle  # noqa: E402
+from tgll_edge.training.models import build_model  # noqa: E402
+from tgll_edge.training.quantize import ONNX_RECIPES, TFLITE_RECIPES  # noqa: E402
+
+LABELS = ["NORM", "MI", "STTC", "CD", "HYP"]
+LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+SCALER = {"mean": 0.1, "std": 0.5}
+FP32_TOL, INT8_TOL = 1e-4, 0.2
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    return build_model("tgllnet", preset="edge", width=4, levels=[1]).eval()
+
+
+def config(model):
+    return {"model": model.config(), "task": "superdiagnostic", "labels": LABELS, "fs": 100, "n_times": 1000,
+            "leads": LEADS, "scaler": SCALER, "preprocessing": DEFAULT_SETTINGS,
+            "thresholds": {lab: 0.4 for lab in LABELS},
+            "data": {"path": "synthetic", "dataset": "ptbxl", "train_folds": list(range(1, 9)), "val_fold": 9,
+                     "test_fold": 10}}
+
+
+def synthetic(n, seed):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, 5)) < 0.4).astype(np.float32)
+    x = rng.standard_normal((n, 12, 1000)).astype(np.float32)
+    x[:, :5, :200] += 1.5 * y[:, :, None]  # labels visible in the signal
+    return x, y
+
+
+def data():
+    xv, yv = synthetic(24, 1)
+    xt, yt = synthetic(24, 2)
+    xc, _ = synthetic(16, 3)
+    return EvalData(xv, yv, xt, yt, xc)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle") / "tiny"
+    ckpt = tmp_path_factory.mktemp("ckpt")
+    (ckpt / "adjacency.png").write_bytes(b"\x89PNG fake")
+    model = tiny_model()
+    result = export_bundle(model, config(model), out, data(), int8=True, max_auc_drop=1.0, checkpoint_dir=ckpt,
+                           onnx_recipes=ONNX_RECIPES[:1], tflite_recipes=TFLITE_RECIPES[:1])
+    return out, result
+
+
+def test_all_four_artifacts_agree_with_torch_through_the_runtime(exported):
+    out, result = exported
+    assert result["failures"] == []
+    card = read_card(out)
+    assert set(card["artifacts"]) == {"onnx_fp32", "onnx_int8", "tflite_fp32", "tflite_int8"}
+    model = tiny_model().fold_graph()
+    x_mv, _ = synthetic(5, 9)
+    with torch.no_grad():
+        ref = torch.sigmoid(model(torch.from_numpy((x_mv - SCALER["mean"]) / SCALER["std"]))).numpy()
+    for key, tol in (("onnx_fp32", FP32_TOL), ("tflite_fp32", FP32_TOL), ("onnx_int8", INT8_TOL),
+                     ("tflite_int8", INT8_TOL)):
+        m = load_model(out, artifact=key)
+        p = m.predict_proba(x_mv)
+        assert np.abs(p - ref).max() < tol, (key, np.abs(p - ref).max())
+        assert card["artifacts"][key]["metrics"]["max_abs_prob_diff"] < tol
+    # int8 files are at most a third of fp32 (int8 weights; tiny models carry some graph overhead)
+    for fmt in ("onnx", "tflite"):
+        assert card["artifacts"][f"{fmt}_int8"]["bytes"] < 0.5 * card["artifacts"][f"{fmt}_fp32"]["bytes"]
+
+
+def test_card_contents(exported):
+    out, _ = exported
+    card = read_card(out)
+    assert card["schema"] == 1 and card["labels"] == LABELS and card["leads"] == LEADS
+    assert card["scaler"] == SCALER and card["output"] == "logits" and card["default_artifact"] == "onnx_int8"
+    assert card["thresholds"] == {lab: 0.4 for lab in LABELS}
+    assert "Wagner et al., 2020" in card["attribution"]
+    assert card["provenance"]["folds"] == {"train": list(range(1, 9)), "val": 9, "test": 10,
+                                           "calibration": list(range(1, 9))}
+    for key, a in card["artifacts"].items():
+        assert a["sha256"] == sha256_file(out / a["file"]) and a["bytes"] == (out / a["file"]).stat().st_size
+        assert set(a["metrics"]) >= {"val_macro_auc", "test_macro_auc", "max_abs_prob_diff", "val_per_class_auc"}
+    q = card["artifacts"]["onnx_int8"]["quantization"]
+    assert q["format"] == "QDQ" and q["per_channel"] and q["remedy"] is None and q["attempts"][0]["passed"]
+    assert card["adjacency_png"] == "adjacency.png" and (out / "adjacency.png").is_file()
+    # the ONNX file is a single file with a dynamic batch axis and opset 18
+    import onnx
+    m = onnx.load(str(out / "model_fp32.onnx"))
+    assert not list(out.glob("*.data"))
+    assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    assert any(o.domain in ("", "ai.onnx") and o.version == 18 for o in m.opset_import)
+
+
+def test_gate_refuses_int8_that_loses_auc(tmp_path):
+    model = tiny_model()
+    # a negative allowed drop cannot be met: every recipe is tried, none is shipped
+    result = export_bundle(model, config(model), tmp_path / "b", data(), formats=["onnx"], int8=True,
+                           max_auc_drop=-1.0, onnx_recipes=ONNX_RECIPES[:2])
+    (fail,) = result["failures"]
+    assert fail["artifact"] == "onnx_int8"
+    assert [a["recipe"] for a in fail["attempts"]] == [r["name"] for r in ONNX_RECIPES[:2]]
+    assert not any(a["passed"] for a in fail["attempts"])
+    card = read_card(tmp_path / "b")
+    assert set(card["artifacts"]) == {"onnx_fp32"} and not (tmp_path / "b" / "model_int8.onnx").exists()
+
+
+def test_remedy_is_recorded_when_the_first_recipe_fails(tmp_path, monkeypatch):
+    model = tiny_model()
+    broken = {"name": "broken", "activation_type": "QInt8", "calibrate_method": "NoSuchMethod"}
+    result = export_bundle(model, config(model), tmp_path / "b", data(), formats=["onnx"], int8=True,
+                           max_auc_drop=1.0, onnx_recipes=[broken, ONNX_RECIPES[0]])
+    assert result["failures"] == []
+    q = read_card(tmp_path / "b")["artifacts"]["onnx_int8"]["quantization"]
+    assert q["remedy"] == ONNX_RECIPES[0]["name"] and "error" in q["attempts"][0]
+
+
+def test_cli_exit_status_and_report(tmp_path, monkeypatch, capsys):
+    model = tiny_model()
+    cfg = config(model)
+    import tgll_edge.training.checkpoint as ckpt
+    monkeypatch.setattr(ckpt, "load_checkpoint", lambda d: (tiny_model(), cfg))
+    monkeypatch.setattr(export_mod, "load_eval_data", lambda c, p, n: data())
+    monkeypatch.setattr(export_mod.quantize, "ONNX_RECIPES", ONNX_RECIPES[:1])
+    rc = export_mod.main([str(tmp_path / "ck"), "--out", str(tmp_path / "b"), "--formats", "onnx", "--int8",
+                          "--max-auc-drop", "-1"])
+    cap = capsys.readouterr()
+    assert rc == 2
+    assert "FAILED parity gate" in cap.err and "onnx_int8" in cap.err and "int8_minmax" in cap.err
+    assert "[tgll-export] onnx fp32: converting" in cap.out
+    assert json.loads((tmp_path / "b" / "card.json").read_text())["artifacts"].keys() == {"onnx_fp32"}
