@@ -141,3 +141,19 @@ def test_rails_from_device_info_flag_saturation(tiny_model):
     events = [Status("info", "dev", {"uv_per_count": uv, "fs": FS_IN})] + blocks(x8, FS_IN, sizes=[40])
     f = [r for r in Pipeline(ListSource(events), tiny_model) if isinstance(r, Finding)][0]
     assert f.skipped and "saturated" in f.quality.flags and "I" in f.quality.saturated
+
+
+def test_replay_of_the_bundled_record_equals_whole_record_prediction(tiny_model):
+    """ReplaySource (the link's WFDB replay) -> Pipeline == preprocess the whole record -> predict_proba."""
+    from tgll_edge.link.emulator import DEFAULT_RECORD
+    from tgll_edge.link.replay import ReplaySource, read_record
+    from tgll_edge.signal.leads import to_12_leads
+
+    x, fs, labels = read_record(DEFAULT_RECORD)
+    pp = preprocess(to_12_leads(x, labels), fs, tiny_model.card["preprocessing"])
+    want = tiny_model.predict_proba(pp[None, :, :tiny_model.n_times])
+    findings = [r for r in Pipeline(ReplaySource(DEFAULT_RECORD, speed=None), tiny_model, hop_s=1.0)
+                if isinstance(r, Finding)]
+    assert len(findings) == 1 and (findings[0].t_start, findings[0].t_end) == (0.0, 10.0)
+    got = np.array([[findings[0].probabilities[lab] for lab in tiny_model.labels]])
+    np.testing.assert_allclose(got, want, atol=PROB_TOL)
