@@ -125,7 +125,7 @@ def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, b
             opt.step()
             if sched is not None:
                 sched.step()
-            loss_sum += float(loss)
+            loss_sum += loss.item()
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{loss_sum / (b + 1):.4f}", val_auc=f"{val_auc:.4f}")
