@@ -5,10 +5,25 @@
 #define INT24_MAX_ 8388607L
 #define INT24_MIN_ (-8388608L)
 
+uint8_t tgll_data_max_samples(uint8_t n_channels)
+{
+    uint32_t fit;
+    if (n_channels < 1 || n_channels > TGLL_MAX_CHANNELS) {
+        return 0;
+    }
+    fit = (TGLL_MAX_PAYLOAD - TGLL_DATA_HEADER_SIZE) / (3u * n_channels);
+    if (n_channels == 8 && fit > 40u) {
+        fit = 40u;
+    } else if (n_channels == 16 && fit > 20u) {
+        fit = 20u;
+    }
+    return (uint8_t)(fit > 255u ? 255u : fit);
+}
+
 int tgll_framer_init(tgll_framer_t *f, uint8_t n_channels, uint8_t samples_per_packet)
 {
     if (n_channels < 1 || n_channels > TGLL_MAX_CHANNELS || samples_per_packet < 1 ||
-        samples_per_packet > TGLL_DATA_MAX_SAMPLES(n_channels)) {
+        samples_per_packet > tgll_data_max_samples(n_channels)) {
         return -1;
     }
     f->n_channels = n_channels;

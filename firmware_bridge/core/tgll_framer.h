@@ -11,12 +11,9 @@
 #include "tgll_protocol.h"
 
 #define TGLL_DATA_HEADER_SIZE 4u
-/* Largest n_samples for n channels: whole packet <= 1024 bytes and at most 40
- * (the protocol's figure for 8 channels), and it must fit the u8 field. */
-#define TGLL_DATA_MAX_SAMPLES(n_ch)                                                   \
-    ((TGLL_MAX_PAYLOAD - TGLL_DATA_HEADER_SIZE) / (3u * (n_ch)) > 40u                 \
-         ? 40u                                                                        \
-         : (TGLL_MAX_PAYLOAD - TGLL_DATA_HEADER_SIZE) / (3u * (n_ch)))
+/* Largest n_samples for n channels: PROTOCOL.md's 40 / 28 / 20 for 8 / 12 /
+ * 16 channels, otherwise as many as keep the packet within 1024 bytes. */
+uint8_t tgll_data_max_samples(uint8_t n_channels);
 #define TGLL_DATA_PAYLOAD_MAX 1012u
 
 typedef struct {
@@ -29,7 +26,7 @@ typedef struct {
 } tgll_framer_t;
 
 /* Returns 0, or -1 if n_channels is 0 / > 16 or samples_per_packet is 0 or
- * larger than TGLL_DATA_MAX_SAMPLES(n_channels). */
+ * larger than tgll_data_max_samples(n_channels). */
 int tgll_framer_init(tgll_framer_t *f, uint8_t n_channels, uint8_t samples_per_packet);
 
 /* Adds one sample (n_channels counts, clipped to int24). Returns 1 when the

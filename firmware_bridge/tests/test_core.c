@@ -276,6 +276,12 @@ static void test_framer(void)
     CHECK_EQ(tgll_framer_init(&f, 12, 28), 0);
     CHECK_EQ(tgll_framer_init(&f, 12, 29), -1);
     CHECK_EQ(tgll_framer_init(&f, 8, 40), 0);
+    CHECK_EQ(tgll_data_max_samples(8), 40);
+    CHECK_EQ(tgll_data_max_samples(12), 28);
+    CHECK_EQ(tgll_data_max_samples(16), 20);
+    CHECK_EQ(tgll_data_max_samples(1), 255);
+    CHECK_EQ(tgll_data_max_samples(3), 112);
+    CHECK_EQ(tgll_data_max_samples(0), 0);
     /* a full 40-sample packet is 10 + 4 + 960 + 2 = 976 bytes <= 1024 */
     CHECK(10 + 4 + 3 * 8 * 40 + 2 <= TGLL_MAX_PACKET);
 

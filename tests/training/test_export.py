@@ -64,7 +64,7 @@ def exported(tmp_path_factory):
     ckpt = tmp_path_factory.mktemp("ckpt")
     (ckpt / "adjacency.png").write_bytes(b"\x89PNG fake")
     model = tiny_model()
-    result = export_bundle(model, config(model), out, data(), int8=True, max_auc_drop=1.0, checkpoint_dir=ckpt,
+    result = export_bundle(model, config(model), out, data(), int8=True, max_auc_drop=1.0, max_prob_diff=1.0, checkpoint_dir=ckpt,
                            onnx_recipes=ONNX_RECIPES[:1], tflite_recipes=TFLITE_RECIPES[:1])
     return out, result
 
@@ -129,7 +129,7 @@ def test_remedy_is_recorded_when_the_first_recipe_fails(tmp_path, monkeypatch):
     model = tiny_model()
     broken = {"name": "broken", "activation_type": "QInt8", "calibrate_method": "NoSuchMethod"}
     result = export_bundle(model, config(model), tmp_path / "b", data(), formats=["onnx"], int8=True,
-                           max_auc_drop=1.0, onnx_recipes=[broken, ONNX_RECIPES[0]])
+                           max_auc_drop=1.0, max_prob_diff=1.0, onnx_recipes=[broken, ONNX_RECIPES[0]])
     assert result["failures"] == []
     q = read_card(tmp_path / "b")["artifacts"]["onnx_int8"]["quantization"]
     assert q["remedy"] == ONNX_RECIPES[0]["name"] and "error" in q["attempts"][0]

@@ -70,12 +70,24 @@ def flat_leads(x: np.ndarray, fs: float, std_mv: float, stretch_s: float) -> np.
 def saturated_fraction(x: np.ndarray, threshold_mv: float, rail_mv: float | None,
                        rail_fraction: float) -> np.ndarray:
     """Per lead, the fraction of samples at the rails or beyond ``threshold_mv`` from the median."""
+    if not x.shape[1]:
+        return np.zeros(x.shape[0])
+    # the baseline from every 8th sample: as robust as the full median, 8x cheaper
+    sub = x[:, ::8]
     with np.errstate(invalid="ignore"):
-        med = np.nanmedian(x, axis=1, keepdims=True) if x.size else np.zeros((x.shape[0], 1))
-        bad = np.abs(x - med) > threshold_mv
+        med = (np.median(sub, axis=1) if np.isfinite(sub).all() else np.nanmedian(sub, axis=1))[:, None]
+        # min/max first (cheap); count samples only on leads that can have any
+        lo, hi = x.min(axis=1), x.max(axis=1)
+        suspect = (hi - med[:, 0] > threshold_mv) | (med[:, 0] - lo > threshold_mv) | ~np.isfinite(lo + hi)
         if rail_mv:
-            bad |= np.abs(x) >= rail_fraction * rail_mv
-    return bad.mean(axis=1) if x.shape[1] else np.zeros(x.shape[0])
+            suspect |= np.maximum(np.abs(lo), np.abs(hi)) >= rail_fraction * rail_mv
+        out = np.zeros(x.shape[0])
+        for i in np.flatnonzero(suspect):
+            bad = np.abs(x[i] - med[i]) > threshold_mv
+            if rail_mv:
+                bad |= np.abs(x[i]) >= rail_fraction * rail_mv
+            out[i] = np.count_nonzero(bad) / x.shape[1]
+    return out
 
 
 def assess(raw: np.ndarray, fs: float, leads, *, lead_off_counts: np.ndarray | None = None,
@@ -91,21 +103,28 @@ def assess(raw: np.ndarray, fs: float, leads, *, lead_off_counts: np.ndarray | N
     rail_mv: the ADC full scale in mV if known (int24 full scale x uV/count / 1000).
     """
     q = Quality()
-    raw = np.asarray(raw, dtype=np.float64)
+    raw = np.asarray(raw)
+    if raw.dtype not in (np.float32, np.float64):
+        raw = raw.astype(np.float64)
     leads = list(leads)
     n = raw.shape[1]
 
-    finite = np.isfinite(raw).all(axis=1)
+    # a sum is finite exactly when every term is (no overflow at ECG magnitudes): one cheap pass
+    finite = np.isfinite(raw.sum(axis=1, dtype=np.float64))
     if processed is not None:
-        finite &= np.isfinite(np.asarray(processed)).all(axis=1) if processed.shape[0] == raw.shape[0] \
-            else np.isfinite(np.asarray(processed)).all()
+        proc = np.asarray(processed)
+        finite &= np.isfinite(proc.sum(axis=1, dtype=np.float64)) if proc.shape[0] == raw.shape[0] \
+            else bool(np.isfinite(proc).all())
     q.nonfinite = [leads[i] for i in np.flatnonzero(~finite)]
     if q.nonfinite:
         q.flags.append("nonfinite")
         q.reasons.append(f"NaN/inf in {', '.join(q.nonfinite)}")
+        clean = np.where(np.isfinite(raw), raw, np.nan)
+    else:
+        clean = raw  # the usual case: no copies
 
-    clean = np.where(np.isfinite(raw), raw, np.nan)
-    flat = flat_leads(np.nan_to_num(clean), fs, settings.flat_std_mv, settings.flat_stretch_s) & finite
+    flat = flat_leads(clean if not q.nonfinite else np.nan_to_num(clean), fs, settings.flat_std_mv,
+                      settings.flat_stretch_s) & finite
     q.flat = [leads[i] for i in np.flatnonzero(flat)]
     if q.flat:
         q.flags.append("flat")

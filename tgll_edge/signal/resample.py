@@ -25,6 +25,10 @@ class StreamingResampler:
             raise ValueError(f"resampling {fs_in} -> {fs_out} Hz needs factors {self.up}/{self.down}; at most 64 supported")
         self.fs_in, self.fs_out = float(fs_in), float(fs_out)
         self.identity = self.up == 1 and self.down == 1
+        if self.identity:  # nothing to filter; firwin cannot design a cutoff at Nyquist
+            self.h, self.delay_s, self._zi_unit = np.ones(1), 0.0, np.ones(0)
+            self.reset()
+            return
         max_rate = max(self.up, self.down)
         n_taps = 2 * half_len * max_rate + 1
         self.h = sps.firwin(n_taps, 1.0 / max_rate, window=("kaiser", beta)) * self.up

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..link.blocks import Gap, SampleBlock
-from ..signal.leads import LEADS_12, canonical_lead, to_12_leads
+from ..signal.leads import LEADS_8, LEADS_12, canonical_lead, derive_12, to_12_leads
 from .ring import RingBuffer
 
 
@@ -76,6 +76,11 @@ class SignalPath:
         self.labels = tuple(block.labels)
         names = [canonical_lead(lab) for lab in self.labels]
         self._identity12 = tuple(names) == LEADS_12
+        # raises the clear error if these channels cannot make 12 leads
+        to_12_leads(np.zeros((len(names), 1)), self.labels)
+        # the channel order, computed once per device rather than per block
+        self._derive = not all(name in names for name in LEADS_12)
+        self._order = [names.index(n) for n in (LEADS_8 if self._derive else LEADS_12)]
         self.pre = self.preprocessor_factory(self.fs_in)
         self.n_raw = int(round(self.window_s * self.fs_in))
         # chunks of at most a hop keep the rings small whatever the block size
@@ -119,7 +124,12 @@ class SignalPath:
             self._reset_run(block.index)
         self.expected = block.index + block.n
         data = block.data
-        x12 = data if self._identity12 else to_12_leads(data, self.labels)
+        if self._identity12:
+            x12 = data
+        elif self._derive:
+            x12 = derive_12(data[self._order])
+        else:
+            x12 = data[self._order]
         windows: list[Window] = []
         for a in range(0, block.n, self.chunk_in):
             self._push_chunk(x12[:, a:a + self.chunk_in], block, arrival, windows)

@@ -108,7 +108,7 @@ static int parse_args(int argc, char **argv, options_t *o)
             if (parse_long(val, 0, 2000000000L, &o->samples) != 0) return -1;
             i++;
         } else if (val != NULL && strcmp(a, "--spp") == 0) {
-            if (parse_long(val, 1, TGLL_DATA_MAX_SAMPLES(8), &v) != 0) return -1;
+            if (parse_long(val, 1, tgll_data_max_samples(8), &v) != 0) return -1;
             o->spp = (int)v;
             i++;
         } else if (val != NULL && strcmp(a, "--fs") == 0) {

@@ -1,0 +1,224 @@
+"""Streaming benchmark (issue 4 targets): the whole gateway path on ONE core.
+
+    python tools/bench_stream.py                     # the default bundle
+    python tools/bench_stream.py --model models/X    # another bundle
+    python tools/bench_stream.py --tiny              # the tiny test model (tests/stream/tiny_bundle.py)
+
+What it measures:
+
+1. Throughput and latency in process. The bundled PTB-XL 500 Hz record (looped
+   to ``--seconds`` of signal) is encoded exactly as the emulator sends it (INFO,
+   then DATA packets of 40 samples x 8 channels of int24 counts, COBS + CRC) into
+   bytes in memory; those bytes are fed in serial-read-sized chunks (``--chunk``
+   bytes) to the link decoder -> timeline -> Pipeline (8->12 leads, card
+   preprocessing, 1 s hop, quality gate, model) as fast as possible. x real
+   time = signal seconds / wall seconds. Latency per window: from the moment the
+   chunk holding the window's last needed sample is handed to the decoder, to the
+   window's finding being ready (on_window callback).
+2. Peak RSS of a real ``tgll-stream --replay REC --fast --json --hop 1``
+   subprocess on the same looped record (getrusage(RUSAGE_CHILDREN).ru_maxrss).
+
+One core: the process pins itself to one CPU (sched_setaffinity), OMP/MKL/
+onnxruntime threads = 1; the subprocess runs under ``taskset`` when available.
+Writes tools/results/bench_stream.json and .md.
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"x_real_time": 200.0, "median_latency_ms": 50.0, "peak_rss_mb": 150.0}
+
+
+def encode_stream(mv8: np.ndarray, fs: int, spp: int = 40) -> tuple[bytes, list[tuple[int, int]]]:
+    """(8, n) mV -> wire bytes as the emulator sends them, and (byte offset, samples so far) per packet end."""
+    from tgll_edge.link.blocks import DeviceInfo
+    from tgll_edge.link.emulator import ADS1298_UV_PER_COUNT, to_counts
+    from tgll_edge.link.protocol import Data, encode_packet, int32_to_int24
+    from tgll_edge.signal.leads import LEADS_8
+
+    info = DeviceInfo(fs=fs, n_channels=8, uv_per_count=ADS1298_UV_PER_COUNT, lead_set=0, labels=LEADS_8,
+                      device_id="BENCH", firmware="bench")
+    counts = to_counts(mv8, ADS1298_UV_PER_COUNT).T  # (n, 8)
+    out = bytearray(encode_packet(info, seq=0, sample_index=0))
+    marks = []
+    seq = 1
+    for a in range(0, counts.shape[0] - spp + 1, spp):
+        body = Data(8, spp, 0, int32_to_int24(counts[a:a + spp]))
+        out += encode_packet(body, seq=seq, sample_index=a)
+        seq += 1
+        marks.append((len(out), a + spp))
+    return bytes(out), marks
+
+
+class BytesSource:
+    """Feeds pre-encoded wire bytes in chunks to the link receiver; remembers when each chunk went in."""
+
+    def __init__(self, wire: bytes, chunk: int):
+        from tgll_edge.link.receiver import LinkReceiver
+
+        self.wire, self.chunk = wire, chunk
+        self.rx = LinkReceiver(clock=None)
+        self.feeds: list[tuple[int, float]] = []  # (samples delivered after this chunk, perf_counter at feed)
+        self._samples = 0
+
+    @property
+    def stats(self):
+        return self.rx.stats
+
+    def close(self):
+        pass
+
+    def __iter__(self):
+        for a in range(0, len(self.wire), self.chunk):
+            t = time.perf_counter()
+            events = self.rx.feed(self.wire[a:a + self.chunk])
+            for ev in events:
+                n = getattr(ev, "n", 0)
+                if n:
+                    self._samples = ev.index + n
+            self.feeds.append((self._samples, t))
+            yield from events
+
+
+def run_in_process(model, mv8: np.ndarray, fs: int, hop: float, chunk: int) -> dict:
+    from tgll_edge.stream import Pipeline
+
+    wire, _ = encode_stream(mv8, fs)
+    src = BytesSource(wire, chunk)
+    ready: list[tuple[float, float]] = []  # (t_end, perf_counter when the finding was ready)
+    pipe = Pipeline(src, model, hop_s=hop, on_window=lambda f: ready.append((f.t_end, time.perf_counter())))
+    t0 = time.perf_counter()
+    pipe.run()
+    wall = time.perf_counter() - t0
+    delivered = np.array([s for s, _ in src.feeds])
+    fed_at = np.array([t for _, t in src.feeds])
+    lat = []
+    for t_end, t_ready in ready:
+        last_sample = int(math.floor((t_end * model.fs - 1) * fs / model.fs + 1e-9))  # index of last needed sample
+        k = int(np.searchsorted(delivered, last_sample + 1))  # first chunk after which it was there
+        lat.append((t_ready - fed_at[k]) * 1000.0)
+    lat = np.array(lat)
+    signal_s = mv8.shape[1] / fs
+    s = pipe.summary()
+    return {"signal_seconds": signal_s, "wall_seconds": wall, "x_real_time": signal_s / wall,
+            "windows": s["windows"], "skipped_windows": s["skipped_windows"], "bytes": len(wire),
+            "packets": s["packets"], "crc_errors": s["crc_errors"],
+            "median_latency_ms": float(np.median(lat)), "p95_latency_ms": float(np.percentile(lat, 95)),
+            "max_latency_ms": float(lat.max())}
+
+
+def peak_rss_of_cli(model_dir: Path, mv8: np.ndarray, fs: int, hop: float, artifact: str | None) -> dict:
+    import wfdb
+
+    from tgll_edge.signal.leads import LEADS_8
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-stream-"))
+    try:
+        wfdb.wrsamp("looped", fs=fs, units=["mV"] * 8, sig_name=list(LEADS_8), p_signal=mv8.T,
+                    fmt=["16"] * 8, adc_gain=[1000.0] * 8, baseline=[0] * 8, write_dir=str(tmp))
+        cmd = [sys.executable, "-m", "tgll_edge.cli.stream", "--replay", str(tmp / "looped"), "--fast", "--json",
+               "--hop", str(hop), "--model", str(model_dir)] + (["--artifact", artifact] if artifact else [])
+        if shutil.which("taskset"):
+            cmd = ["taskset", "-c", str(sorted(os.sched_getaffinity(0))[0])] + cmd
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"tgll-stream failed: {proc.stderr[-2000:]}")
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])
+        rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return {"peak_rss_mb": rss_kb / 1024.0, "cli_wall_seconds": wall, "cli_windows": summary["windows"],
+                "cli_x_real_time_incl_startup": mv8.shape[1] / fs / wall, "command": " ".join(cmd[-11:])}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="bundle directory (default: the default bundle)")
+    p.add_argument("--artifact", default=None, help="artifact (default: the card's default)")
+    p.add_argument("--tiny", action="store_true", help="use the tiny linear test bundle (numbers are not final)")
+    p.add_argument("--seconds", type=float, default=600.0, help="seconds of signal (the record looped; default 600)")
+    p.add_argument("--hop", type=float, default=1.0, help="window hop in seconds (default 1)")
+    p.add_argument("--chunk", type=int, default=4096, help="bytes per decoder feed, like one serial read (default 4096)")
+    p.add_argument("--out", default=str(ROOT / "tools" / "results" / "bench_stream"),
+                   help="output path without suffix (.json and .md are written)")
+    a = p.parse_args(argv)
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    from tgll_edge.link.emulator import DEFAULT_RECORD, load_record
+    from tgll_edge.runtime import default_bundle_dir, load_model
+
+    if a.tiny:
+        sys.path.insert(0, str(ROOT / "tests" / "stream"))
+        from tiny_bundle import make_tiny_bundle
+        model_dir = make_tiny_bundle(Path(tempfile.mkdtemp(prefix="tiny-bundle-")) / "tiny")
+    else:
+        model_dir = Path(a.model) if a.model else default_bundle_dir()
+    model = load_model(model_dir, artifact=a.artifact, threads=1)
+    mv, fs = load_record(DEFAULT_RECORD)
+    reps = int(math.ceil(a.seconds * fs / mv.shape[1]))
+    mv8 = np.tile(mv, reps)[:, : int(a.seconds * fs)]
+    print(f"bench_stream: {model.card['name']} ({model.artifact}), {a.seconds:g} s of {DEFAULT_RECORD.name} at "
+          f"{fs:g} Hz, hop {a.hop:g} s, one core", flush=True)
+
+    res = run_in_process(model, mv8, int(fs), a.hop, a.chunk)
+    res.update(peak_rss_of_cli(model_dir, mv8, int(fs), a.hop, a.artifact))
+    res.update({"model": model.card["name"], "artifact": model.artifact, "tiny_test_model": a.tiny,
+                "hop_s": a.hop, "device_fs": fs, "chunk_bytes": a.chunk, "record": DEFAULT_RECORD.name,
+                "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "targets": TARGETS})
+    res["meets_targets"] = {
+        "x_real_time": res["x_real_time"] >= TARGETS["x_real_time"],
+        "median_latency_ms": res["median_latency_ms"] < TARGETS["median_latency_ms"],
+        "peak_rss_mb": res["peak_rss_mb"] < TARGETS["peak_rss_mb"]}
+
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
+    ok = lambda k: "yes" if res["meets_targets"][k] else "NO"  # noqa: E731
+    md = "\n".join([
+        f"# Streaming benchmark ({res['date']})",
+        "",
+        f"Model `{res['model']}` ({res['artifact']}){' - tiny TEST model, numbers not final' if a.tiny else ''}; "
+        f"{res['signal_seconds']:g} s of {res['record']} at {fs:g} Hz, encoded as device packets and decoded; "
+        f"hop {a.hop:g} s; one core.",
+        "",
+        "| measure | value | target | met |",
+        "|---|---|---|---|",
+        f"| x real time (decode -> findings) | {res['x_real_time']:.0f}x | >= 200x | {ok('x_real_time')} |",
+        f"| median latency, last sample -> finding | {res['median_latency_ms']:.2f} ms | < 50 ms | "
+        f"{ok('median_latency_ms')} |",
+        f"| p95 latency | {res['p95_latency_ms']:.2f} ms | | |",
+        f"| peak RSS of `tgll-stream --replay --fast --json` | {res['peak_rss_mb']:.0f} MB | < 150 MB | "
+        f"{ok('peak_rss_mb')} |",
+        f"| windows | {res['windows']} ({res['skipped_windows']} skipped) | | |",
+        "",
+    ])
+    out.with_suffix(".md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

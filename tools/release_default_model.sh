@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Rebuild the shipped default bundle from scratch, reproducibly (fixed seed, fixed folds):
+# train TGLLNet (edge preset) on PTB-XL superdiagnostic, export fp32 + int8 ONNX/TFLite
+# through the parity gate, and replace models/tgllnet-edge-superdiagnostic/.
+#
+#   tools/release_default_model.sh [PTBXL_DIR] [EPOCHS]
+#
+# Needs the [train] extra. Takes ~10 minutes on 2 CPU cores with the PTB-XL subset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-../shared/data/ptb-xl}
+EPOCHS=${2:-40}
+NAME=tgllnet-edge-superdiagnostic
+RUN=runs/release-$NAME
+BIN=${BIN:-.venv/bin}
+
+"$BIN/tgll-train" --data "$DATA" --task superdiagnostic --arch tgllnet --preset edge \
+    --epochs "$EPOCHS" --batch-size 64 --lr 3e-3 --seed 0 --threads 2 --out "$RUN"
+rm -rf "models/$NAME"
+"$BIN/tgll-export" "$RUN" --out "models/$NAME" --int8 --formats onnx,tflite
+"$BIN/tgll-info" "models/$NAME"
