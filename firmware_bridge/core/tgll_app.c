@@ -105,6 +105,13 @@ int tgll_app_push_sample(tgll_app_t *app, const int32_t *ch, uint16_t lead_off)
     return tgll_ring_push(&app->ring, ch, app->info.n_channels, lead_off);
 }
 
+void tgll_app_skip_samples(tgll_app_t *app, uint32_t n)
+{
+    if (app->streaming) {
+        tgll_ring_skip(&app->ring, n);
+    }
+}
+
 /* Stop conversions and send what was captured. */
 static void stop_stream(tgll_app_t *app)
 {

@@ -90,6 +90,9 @@ uint8_t tgll_app_start(tgll_app_t *app);
 void tgll_app_stop(tgll_app_t *app);
 /* Producer (DRDY context). Returns 1 stored, 0 dropped (ring full) or not streaming. */
 int tgll_app_push_sample(tgll_app_t *app, const int32_t *ch, uint16_t lead_off);
+/* Producer: n conversions were lost before they reached the ring (missed
+ * DRDY). Reported like an overflow: EVENT 3 and an exact sample_index jump. */
+void tgll_app_skip_samples(tgll_app_t *app, uint32_t n);
 /* Consumer: turn up to max_samples ring samples into packets (0 = all). Returns samples taken. */
 uint32_t tgll_app_poll(tgll_app_t *app, uint32_t max_samples);
 /* Send the partial DATA packet now (e.g. before going idle). */

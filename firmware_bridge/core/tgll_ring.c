@@ -58,6 +58,19 @@ int tgll_ring_push(tgll_ring_t *r, const int32_t *ch, uint32_t n_ch, uint16_t le
     return 1;
 }
 
+void tgll_ring_skip(tgll_ring_t *r, uint32_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    r->next_index = r->next_index + n;
+    r->dropped = r->dropped + n;
+    if (!r->dropping) {
+        r->dropping = 1;
+        r->overflows = r->overflows + 1u;
+    }
+}
+
 int tgll_ring_pop(tgll_ring_t *r, tgll_sample_t *out)
 {
     uint32_t tail = r->tail;

@@ -64,6 +64,11 @@ void tgll_ring_reset(tgll_ring_t *r, uint32_t first_index);
  * stored, 0 if dropped because the ring is full. */
 int tgll_ring_push(tgll_ring_t *r, const int32_t *ch, uint32_t n_ch, uint16_t lead_off);
 
+/* Producer. n conversions happened that the producer could not read (e.g. a
+ * DRDY serviced too late: the ADS1298 keeps only the newest frame). They are
+ * counted as dropped, so the next pushed sample's index jumps by exactly n. */
+void tgll_ring_skip(tgll_ring_t *r, uint32_t n);
+
 /* Consumer. Returns 1 and copies the oldest sample to *out, 0 if empty. */
 int tgll_ring_pop(tgll_ring_t *r, tgll_sample_t *out);
 

@@ -234,6 +234,34 @@ static void test_overflow(void)
     CHECK(p != NULL && p->sample_index == 40);
 }
 
+/* A DRDY the target serviced too late: the lost conversions become EVENT 3 at
+ * the first lost index and a DATA jump of exactly that many; nothing before
+ * START or after STOP is counted. */
+static void test_missed_drdy(void)
+{
+    const td_packet_t *p;
+    setup(10, 16);
+    tgll_app_skip_samples(&app, 5); /* not streaming: ignored */
+    tgll_app_start(&app);
+    push(0, 12, 0);
+    tgll_app_poll(&app, 0);
+    tgll_app_skip_samples(&app, 3);
+    push(15, 8, 0);
+    tgll_app_poll(&app, 0);
+    tgll_app_stop(&app);
+    decode();
+    CHECK_EQ(st.bad, 0);
+    p = td_find(&st, TGLL_TYPE_EVENT, 0);
+    CHECK(p != NULL && p->payload[0] == TGLL_EVENT_OVERFLOW && p->sample_index == 12 &&
+          tgll_get_u32(&p->payload[1]) == 3);
+    p = td_find(&st, TGLL_TYPE_DATA, 1); /* flushed short before the gap */
+    CHECK(p != NULL && p->sample_index == 10 && p->payload[1] == 2 && data_ok(p));
+    p = td_find(&st, TGLL_TYPE_DATA, 2);
+    CHECK(p != NULL && p->sample_index == 15 && data_ok(p));
+    CHECK_EQ(app.stats.samples_dropped, 3);
+    CHECK_EQ(app.stats.samples_sent, 20);
+}
+
 static void test_lead_off_and_periodic_info(void)
 {
     const td_packet_t *p;
@@ -302,6 +330,7 @@ void test_app(void)
     test_boot_and_commands();
     test_stream_start_stop();
     test_overflow();
+    test_missed_drdy();
     test_lead_off_and_periodic_info();
     test_set_rate_while_streaming();
     test_seq_wrap();

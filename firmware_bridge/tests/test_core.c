@@ -477,6 +477,14 @@ static void test_ring(void)
     CHECK_EQ(tgll_ring_push(&r, ch, 8, 0), 1);
     CHECK_EQ(tgll_ring_pop(&r, &s), 1);
     CHECK_EQ(s.index, 13); /* 8 stored + 5 dropped */
+    /* skipped conversions (missed DRDY) count like drops: one episode, exact jump */
+    tgll_ring_skip(&r, 0);
+    CHECK_EQ(r.overflows, 1);
+    tgll_ring_skip(&r, 3);
+    CHECK_EQ(tgll_ring_push(&r, ch, 8, 0), 1);
+    CHECK(tgll_ring_pop(&r, &s) && s.index == 17);
+    CHECK_EQ(r.dropped, 8);
+    CHECK_EQ(r.overflows, 2);
     /* free-running head/tail and sample_index wrap at 2^32 */
     tgll_ring_reset(&r, 0xFFFFFFFEu);
     r.head = r.tail = 0xFFFFFFFDu;

@@ -13,6 +13,11 @@ void tgll_device_drdy(void *arg)
     tgll_app_push_sample(&dev->app, frame.ch, frame.lead_off);
 }
 
+void tgll_device_drdy_missed(tgll_device_t *dev, uint32_t n)
+{
+    tgll_app_skip_samples(&dev->app, n);
+}
+
 static int op_start(void *ctx)
 {
     tgll_device_t *dev = (tgll_device_t *)ctx;

@@ -39,6 +39,8 @@ typedef struct {
 int tgll_device_init(tgll_device_t *dev, const tgll_device_config_t *cfg);
 /* The DRDY handler (registered with hal->drdy_irq while streaming). */
 void tgll_device_drdy(void *arg);
+/* Producer context too: n DRDYs went by unread (see tgll_app_skip_samples). */
+void tgll_device_drdy_missed(tgll_device_t *dev, uint32_t n);
 void tgll_device_boot(tgll_device_t *dev);
 void tgll_device_receive(tgll_device_t *dev, const uint8_t *data, size_t n);
 uint32_t tgll_device_poll(tgll_device_t *dev);
