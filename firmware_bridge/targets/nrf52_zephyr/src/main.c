@@ -78,6 +78,7 @@ int main(void)
     }
     ads.fs_hz = CONFIG_TGLL_FS_HZ;
     ads.gain = CONFIG_TGLL_ADS_GAIN;
+    ads.test_signal = IS_ENABLED(CONFIG_TGLL_ADS_TEST_SIGNAL);
     cfg.hal = &hal;
     cfg.ads = ads;
     cfg.samples_per_packet = CONFIG_TGLL_SAMPLES_PER_PACKET;

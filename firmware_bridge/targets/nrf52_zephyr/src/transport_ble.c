@@ -21,7 +21,7 @@ LOG_MODULE_REGISTER(tgll_ble, LOG_LEVEL_INF);
 #define TGLL_STREAM_UUID_VAL BT_UUID_128_ENCODE(0x7e1a0002, 0x5c1d, 0x4b6e, 0x9a57, 0x2f0c3b8e1d01)
 #define TGLL_CONTROL_UUID_VAL BT_UUID_128_ENCODE(0x7e1a0003, 0x5c1d, 0x4b6e, 0x9a57, 0x2f0c3b8e1d01)
 
-RING_BUF_DECLARE(rx_ring, 256);
+RING_BUF_DECLARE(tgll_rx_ring, 256);
 /* Notifications handed to the stack and not yet sent: bounds our use of its
  * TX buffers, so bt_gatt_notify_cb neither blocks nor fails for want of one. */
 static K_SEM_DEFINE(credits, CONFIG_TGLL_BLE_NOTIFY_CREDITS, CONFIG_TGLL_BLE_NOTIFY_CREDITS);
@@ -41,10 +41,10 @@ static ssize_t on_control_write(struct bt_conn *conn, const struct bt_gatt_attr 
     }
     /* Runs in the BT RX thread: queue the bytes; the sender thread executes
      * the command (and sends its ACK) in the app's own context. */
-    if (ring_buf_space_get(&rx_ring) < len) {
+    if (ring_buf_space_get(&tgll_rx_ring) < len) {
         return BT_GATT_ERR(BT_ATT_ERR_INSUFFICIENT_RESOURCES);
     }
-    ring_buf_put(&rx_ring, buf, len);
+    ring_buf_put(&tgll_rx_ring, buf, len);
     k_sem_give(wake_sem);
     return len;
 }
@@ -207,7 +207,7 @@ void transport_write(void *ctx, const uint8_t *data, size_t n)
 
 size_t transport_read(uint8_t *buf, size_t cap)
 {
-    return ring_buf_get(&rx_ring, buf, (uint32_t)cap);
+    return ring_buf_get(&tgll_rx_ring, buf, (uint32_t)cap);
 }
 
 bool transport_link_up(void)

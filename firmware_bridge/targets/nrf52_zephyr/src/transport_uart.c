@@ -16,8 +16,8 @@ LOG_MODULE_REGISTER(tgll_uart, LOG_LEVEL_INF);
 BUILD_ASSERT(CONFIG_TGLL_UART_TX_BUF_SIZE >= TGLL_MAX_WIRE, "the TX ring must hold the largest packet");
 
 static const struct device *const uart = DEVICE_DT_GET(DT_CHOSEN(tgll_stream_uart));
-RING_BUF_DECLARE(tx_ring, CONFIG_TGLL_UART_TX_BUF_SIZE);
-RING_BUF_DECLARE(rx_ring, 256);
+RING_BUF_DECLARE(tgll_tx_ring, CONFIG_TGLL_UART_TX_BUF_SIZE);
+RING_BUF_DECLARE(tgll_rx_ring, 256);
 static K_SEM_DEFINE(tx_space, 0, 1);
 static struct k_sem *wake_sem;
 static uint32_t dropped_packets;
@@ -32,7 +32,7 @@ static void uart_isr(const struct device *dev, void *user_data)
             int n = uart_fifo_read(dev, buf, sizeof(buf));
 
             if (n > 0) {
-                if (ring_buf_put(&rx_ring, buf, (uint32_t)n) < (uint32_t)n) {
+                if (ring_buf_put(&tgll_rx_ring, buf, (uint32_t)n) < (uint32_t)n) {
                     rx_overruns++; /* the command decoder resyncs on the next 0x00 */
                 }
                 k_sem_give(wake_sem);
@@ -40,14 +40,14 @@ static void uart_isr(const struct device *dev, void *user_data)
         }
         if (uart_irq_tx_ready(dev)) {
             uint8_t *p;
-            uint32_t n = ring_buf_get_claim(&tx_ring, &p, 64);
+            uint32_t n = ring_buf_get_claim(&tgll_tx_ring, &p, 64);
 
             if (n == 0) {
                 uart_irq_tx_disable(dev); /* drained: no TX interrupts until the next write */
             } else {
                 int sent = uart_fifo_fill(dev, p, (int)n);
 
-                ring_buf_get_finish(&tx_ring, sent > 0 ? (uint32_t)sent : 0);
+                ring_buf_get_finish(&tgll_tx_ring, sent > 0 ? (uint32_t)sent : 0);
                 k_sem_give(&tx_space);
             }
         }
@@ -88,7 +88,7 @@ void transport_write(void *ctx, const uint8_t *data, size_t n)
     ARG_UNUSED(ctx);
     /* Whole packets or none: a packet cut short would also cost the host the
      * next one (it resyncs only on a 0x00), a dropped one is an exact gap. */
-    while (ring_buf_space_get(&tx_ring) < n) {
+    while (ring_buf_space_get(&tgll_tx_ring) < n) {
         uart_irq_tx_enable(uart);
         if (k_uptime_get() >= deadline) {
             if (dropped_packets++ % 100 == 0) {
@@ -98,13 +98,13 @@ void transport_write(void *ctx, const uint8_t *data, size_t n)
         }
         k_sem_take(&tx_space, K_MSEC(5));
     }
-    ring_buf_put(&tx_ring, data, (uint32_t)n);
+    ring_buf_put(&tgll_tx_ring, data, (uint32_t)n);
     uart_irq_tx_enable(uart);
 }
 
 size_t transport_read(uint8_t *buf, size_t cap)
 {
-    return ring_buf_get(&rx_ring, buf, (uint32_t)cap);
+    return ring_buf_get(&tgll_rx_ring, buf, (uint32_t)cap);
 }
 
 bool transport_link_up(void)
