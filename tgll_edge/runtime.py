@@ -23,7 +23,7 @@ from .signal.scaler import StandardScaler
 #: The released bundle the runtime uses when none is named (``models/<name>`` in
 #: the repository, ``tgll_edge/bundled/<name>`` in a wheel). ``TGLL_EDGE_MODEL``
 #: (a bundle directory) overrides it.
-DEFAULT_BUNDLE_NAME = "tgllnet-superdiagnostic"
+DEFAULT_BUNDLE_NAME = "tgllnet-edge-superdiagnostic"
 
 
 def default_bundle_dir() -> Path:
