@@ -16,7 +16,11 @@ What it measures:
    chunk holding the window's last needed sample is handed to the decoder, to the
    window's finding being ready (on_window callback).
 2. Peak RSS of a real ``tgll-stream --replay REC --fast --json --hop 1``
-   subprocess on the same looped record (getrusage(RUSAGE_CHILDREN).ru_maxrss).
+   subprocess on the same looped record: ``getrusage(RUSAGE_CHILDREN).ru_maxrss``
+   taken in a small launcher process that starts it. (Not in this process: Linux
+   folds the RSS of the image a child was forked from into the child's maxrss at
+   exec, so a child of this large process would report at least this process's
+   own RSS.)
 
 One core: the process pins itself to one CPU (sched_setaffinity), OMP/MKL/
 onnxruntime threads = 1; the subprocess runs under ``taskset`` when available.
@@ -125,6 +129,12 @@ def run_in_process(model, mv8: np.ndarray, fs: int, hop: float, chunk: int) -> d
             "max_latency_ms": float(lat.max())}
 
 
+#: runs argv[2:] and writes its peak RSS (kB) to argv[1]; being small, its own RSS does not leak into the child's
+_LAUNCHER = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
+             "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+             "sys.exit(rc)")
+
+
 def peak_rss_of_cli(model_dir: Path, mv8: np.ndarray, fs: int, hop: float, artifact: str | None) -> dict:
     import wfdb
 
@@ -138,13 +148,15 @@ def peak_rss_of_cli(model_dir: Path, mv8: np.ndarray, fs: int, hop: float, artif
                "--hop", str(hop), "--model", str(model_dir)] + (["--artifact", artifact] if artifact else [])
         if shutil.which("taskset"):
             cmd = ["taskset", "-c", str(sorted(os.sched_getaffinity(0))[0])] + cmd
+        rss_file = tmp / "maxrss_kb"
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+        proc = subprocess.run([sys.executable, "-c", _LAUNCHER, str(rss_file)] + cmd, capture_output=True, text=True,
+                              env=os.environ.copy())
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"tgll-stream failed: {proc.stderr[-2000:]}")
         summary = json.loads(proc.stdout.strip().splitlines()[-1])
-        rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rss_kb = int(rss_file.read_text())
         return {"peak_rss_mb": rss_kb / 1024.0, "cli_wall_seconds": wall, "cli_windows": summary["windows"],
                 "cli_x_real_time_incl_startup": mv8.shape[1] / fs / wall, "command": " ".join(cmd[-11:])}
     finally:

@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "stream"))
 from streamkit import synthetic_ecg  # noqa: E402
@@ -78,3 +79,37 @@ def test_thresholds_are_settings():
     x[1, 100:110] += 40.0
     q = assess(x, FS, LEADS_12, settings=QualitySettings(saturation_mv=50.0))
     assert q.ok
+
+
+def _reference_flat(x, fs, std_mv, stretch_s):
+    """The definition: some non-overlapping stretch's std below the threshold."""
+    step = max(2, int(round(stretch_s * fs)))
+    step = min(step, x.shape[1])
+    k = x.shape[1] // step
+    seg = x[:, : k * step].reshape(x.shape[0], k, step)
+    return np.any(seg.std(axis=2) < std_mv, axis=1)
+
+
+def test_flat_leads_decides_like_the_std_near_the_threshold():
+    """min/max bounds settle most stretches; those near the threshold still get the exact std."""
+    from tgll_edge.signal.quality import flat_leads
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        x = rng.standard_normal((12, 5000)).astype(np.float32)
+        x *= rng.choice([0.001, 0.005, 0.0099, 0.01, 0.0101, 0.02, 0.2, 1.0], size=(12, 1)).astype(np.float32)
+        x += rng.choice([0.0, 300.0, -120.0], size=(12, 1)).astype(np.float32)
+        if trial % 3 == 0:  # spikes: a large range with a small std
+            x[rng.integers(12), rng.integers(5000)] += 1.0
+        np.testing.assert_array_equal(flat_leads(x, FS, 0.01, 2.0), _reference_flat(x, FS, 0.01, 2.0))
+
+
+def test_saturation_only_counts_leads_that_can_be_saturated():
+    from tgll_edge.signal.quality import saturated_fraction
+    x = clean()
+    x[3, :400] += 30.0
+    x[5] += 299.0                     # a DC offset far below the rail
+    frac = saturated_fraction(x, 25.0, 300.0, 0.999)
+    assert frac[3] == pytest.approx(400 / 5000) and frac[5] > 0  # lead 5 touches the 300 mV rail
+    assert np.count_nonzero(frac) == 2
+    frac = saturated_fraction(x, 25.0, None, 0.999)
+    assert np.flatnonzero(frac).tolist() == [3]

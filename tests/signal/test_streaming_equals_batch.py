@@ -97,3 +97,72 @@ def test_scaler_round_trip_and_per_lead():
     np.testing.assert_array_equal(q.transform(x), p.transform(x))
     with pytest.raises(ValueError):
         StandardScaler.from_dict({"mean": [0, 1], "std": [1, 0]})
+
+
+@pytest.mark.parametrize("btype", ["highpass", "lowpass"])
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5, 8])
+@pytest.mark.parametrize("fs, cutoff", [(100.0, 0.5), (500.0, 40.0), (360.0, 0.67)])
+def test_butterworth_design_is_scipys(btype, order, fs, cutoff):
+    """The numpy designs (no scipy at run time) are scipy's sections, and filter like sosfilt."""
+    sos = design(btype, fs, cutoff_hz=cutoff, order=order)
+    ref = sps.butter(order, cutoff, btype=btype, fs=fs, output="sos")
+    np.testing.assert_allclose(sos, ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(StreamingFilter(sos)._zi_unit, sps.sosfilt_zi(ref), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("fs, freq, q", [(500.0, 50.0, 30.0), (250.0, 60.0, 20.0), (100.0, 49.0, 30.0)])
+def test_notch_design_is_scipys(fs, freq, q):
+    b, a = sps.iirnotch(freq, q, fs=fs)
+    np.testing.assert_allclose(design("notch", fs, freq_hz=freq, q=q), sps.tf2sos(b, a), atol=1e-14)
+
+
+def test_resampler_filter_is_scipys_firwin():
+    for fs_in, fs_out in [(500, 100), (250, 100), (100, 500), (360, 100)]:
+        r = StreamingResampler(fs_in, fs_out)
+        m = max(r.up, r.down)
+        ref = sps.firwin(20 * m + 1, 1.0 / m, window=("kaiser", 5.0)) * r.up
+        np.testing.assert_allclose(r.h, ref, rtol=1e-12, atol=1e-16)
+
+
+def test_resampler_equals_zero_stuffing_and_lfilter_from_steady_state():
+    """What the streaming resampler computes, spelled out with scipy: zero-stuff, filter from
+    a constant history, keep every down-th sample."""
+    rng = np.random.default_rng(3)
+    for fs_in, fs_out in [(500, 100), (250, 100), (100, 500)]:
+        x = rng.standard_normal((3, 1500)) + 2.0
+        r = StreamingResampler(fs_in, fs_out)
+        xu = np.zeros((3, x.shape[1] * r.up))
+        xu[:, ::r.up] = x
+        zi = sps.lfilter_zi(r.h, [1.0])[None, :] * x[:, :1] / r.up
+        want = sps.lfilter(r.h, [1.0], xu, axis=-1, zi=zi)[0][:, ::r.down]
+        np.testing.assert_allclose(resample(x, fs_in, fs_out), want, atol=1e-12)
+
+
+def test_nonfinite_sample_poisons_the_filter_from_that_sample_on_only():
+    """As sosfilt: outputs before a NaN are untouched, those after it are not finite, other
+    channels are unaffected; a reset recovers."""
+    sos = design("highpass", 100.0, cutoff_hz=0.5, order=2)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 300))
+    clean = StreamingFilter(sos).process(x)
+    x[1, 200] = np.nan
+    x[2, 50] = np.inf
+    f = StreamingFilter(sos)
+    y = np.concatenate([f.process(x[:, :150]), f.process(x[:, 150:])], axis=1)
+    np.testing.assert_allclose(y[0], clean[0], atol=1e-12)
+    np.testing.assert_allclose(y[1, :200], clean[1, :200], atol=1e-12)
+    assert not np.isfinite(y[1, 200:]).any() and not np.isfinite(y[2, 50:]).any()
+    np.testing.assert_allclose(y[2, :50], clean[2, :50], atol=1e-12)
+    f.reset()
+    assert np.isfinite(f.process(rng.standard_normal((3, 10)))).all()
+
+
+def test_runtime_signal_path_does_not_import_scipy():
+    """scipy.signal alone costs ~80 MB of resident memory on a gateway."""
+    import subprocess
+    import sys
+    code = ("import sys; import tgll_edge.signal, tgll_edge.stream, tgll_edge.link.replay, tgll_edge.cli.stream; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'wfdb', 'pandas')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -21,6 +21,10 @@ import numpy as np
 from ..signal.leads import canonical_lead
 from .blocks import Event, Gap, SampleBlock, Status
 from .source import Source
+from .wfdbio import open_record
+
+#: frames read from disk at a time (about 16 s at 500 Hz)
+READ_FRAMES = 8192
 
 
 def _strip_ext(p: Path) -> Path:
@@ -51,15 +55,16 @@ def _labels(names: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def read_record(rec: Path) -> tuple[np.ndarray, float, tuple[str, ...]]:
-    """-> ((channels, n) float32 mV, fs, labels)."""
-    import wfdb
+def _mv_scale(units) -> np.ndarray:
+    return np.array([1e-3 if (u or "").lower() in ("uv", "µv") else 1e3 if (u or "").lower() == "v" else 1.0
+                     for u in units])
 
-    r = wfdb.rdrecord(str(rec), physical=True)
-    x = r.p_signal.T.astype(np.float64)
-    scale = np.array([1e-3 if (u or "").lower() in ("uv", "µv") else 1e3 if (u or "").lower() == "v" else 1.0
-                      for u in r.units])
-    return (x * scale[:, None]).astype(np.float32), float(r.fs), _labels(list(r.sig_name))
+
+def read_record(rec: Path) -> tuple[np.ndarray, float, tuple[str, ...]]:
+    """-> ((channels, n) float32 mV, fs, labels): a whole record (ReplaySource reads block by block)."""
+    r = open_record(rec)
+    x = r.read()
+    return (x * _mv_scale(r.units)[:, None]).astype(np.float32), float(r.fs), _labels(list(r.sig_name))
 
 
 class ReplaySource(Source):
@@ -92,32 +97,39 @@ class ReplaySource(Source):
             for rec in self.records:
                 if self.closed:
                     return
-                x, fs, labels = read_record(rec)
+                r = open_record(rec)
+                fs, labels, n_ch, n_total = float(r.fs), _labels(list(r.sig_name)), r.n_sig, r.sig_len
+                scale = _mv_scale(r.units)[:, None]
                 self._c["records"] += 1
-                self._c["bytes"] += x.nbytes
-                yield Status("record", f"replaying {rec.name}: {x.shape[0]} ch, {fs:g} Hz, "
-                                       f"{x.shape[1] / fs:.1f} s", {"record": str(rec), "fs": fs,
-                                                                     "labels": list(labels)})
+                self._c["bytes"] += n_ch * n_total * 4  # as float32 samples
+                yield Status("record", f"replaying {rec.name}: {n_ch} ch, {fs:g} Hz, "
+                                       f"{n_total / fs:.1f} s", {"record": str(rec), "fs": fs,
+                                                                 "labels": list(labels)})
                 if fs_prev is not None:
                     index = math.ceil(index * fs / fs_prev)
                     self._c["gaps"] += 1
                     yield Gap(index, 0, fs, "record_boundary")
                 fs_prev = fs
                 step = max(1, round(self.block_s * fs))
-                for start in range(0, x.shape[1], step):
-                    if self.closed:
-                        return
-                    block = np.ascontiguousarray(x[:, start:start + step])
-                    if self.speed:
-                        delay = t0 + played / self.speed - time.monotonic()
-                        if delay > 0:
-                            time.sleep(delay)
-                    yield SampleBlock(index, fs, block, labels)
-                    n = block.shape[1]
-                    index += n
-                    played += n / fs
-                    self._c["samples"] += n
-                    self._c["blocks"] += 1
+                # read a few seconds at a time (a whole number of blocks): memory stays bounded
+                # whatever the record's length
+                per_read = step * max(1, READ_FRAMES // step)
+                for first in range(0, n_total, per_read):
+                    x = (r.read(first, per_read) * scale).astype(np.float32)
+                    for start in range(0, x.shape[1], step):
+                        if self.closed:
+                            return
+                        block = np.ascontiguousarray(x[:, start:start + step])
+                        if self.speed:
+                            delay = t0 + played / self.speed - time.monotonic()
+                            if delay > 0:
+                                time.sleep(delay)
+                        yield SampleBlock(index, fs, block, labels)
+                        n = block.shape[1]
+                        index += n
+                        played += n / fs
+                        self._c["samples"] += n
+                        self._c["blocks"] += 1
             if not self.loop:
                 return
 

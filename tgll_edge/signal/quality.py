@@ -53,7 +53,12 @@ class Quality:
 
 
 def flat_leads(x: np.ndarray, fs: float, std_mv: float, stretch_s: float) -> np.ndarray:
-    """Boolean per lead: some non-overlapping stretch has std below ``std_mv``."""
+    """Boolean per lead: some non-overlapping stretch has std below ``std_mv``.
+
+    A stretch's range R bounds its (population) std: R / sqrt(2 n) <= std <= R / 2.
+    Min and max decide almost every stretch (real ECG: clearly not flat; a
+    disconnected lead: clearly flat); the std is computed only for the others.
+    """
     n = x.shape[1]
     step = max(2, int(round(stretch_s * fs)))
     if n < step:
@@ -63,8 +68,15 @@ def flat_leads(x: np.ndarray, fs: float, std_mv: float, stretch_s: float) -> np.
         return np.zeros(x.shape[0], dtype=bool)
     seg = x[:, : k * step].reshape(x.shape[0], k, step)
     with np.errstate(invalid="ignore"):
-        std = seg.std(axis=2)
-    return np.any(std < std_mv, axis=1)
+        spread = seg.max(axis=2) - seg.min(axis=2)  # (leads, k); NaN where a stretch has a NaN
+        # a 1% margin keeps the decision clear of rounding in std; NaN stretches stay undecided
+        flat = spread < 2 * std_mv * (1 - 0.01)
+        not_flat = spread >= np.sqrt(2 * step) * std_mv * (1 + 0.01)
+        undecided = ~(flat | not_flat)
+        if undecided.any():
+            li, si = np.nonzero(undecided)
+            flat[li, si] = seg[li, si].std(axis=1) < std_mv
+    return np.any(flat, axis=1)
 
 
 def saturated_fraction(x: np.ndarray, threshold_mv: float, rail_mv: float | None,
@@ -72,16 +84,27 @@ def saturated_fraction(x: np.ndarray, threshold_mv: float, rail_mv: float | None
     """Per lead, the fraction of samples at the rails or beyond ``threshold_mv`` from the median."""
     if not x.shape[1]:
         return np.zeros(x.shape[0])
-    # the baseline from every 8th sample: as robust as the full median, 8x cheaper
-    sub = x[:, ::8]
     with np.errstate(invalid="ignore"):
-        med = (np.median(sub, axis=1) if np.isfinite(sub).all() else np.nanmedian(sub, axis=1))[:, None]
-        # min/max first (cheap); count samples only on leads that can have any
+        # min/max first (cheap); the median and the sample counts only on leads that can have any
         lo, hi = x.min(axis=1), x.max(axis=1)
-        suspect = (hi - med[:, 0] > threshold_mv) | (med[:, 0] - lo > threshold_mv) | ~np.isfinite(lo + hi)
-        if rail_mv:
-            suspect |= np.maximum(np.abs(lo), np.abs(hi)) >= rail_fraction * rail_mv
+        # a lead whose whole range is within the threshold cannot be that far from its median
+        # (the median of finite samples lies between their min and max)
+        suspect = ~(hi - lo <= threshold_mv)  # also NaN/inf
+        rails = np.maximum(np.abs(lo), np.abs(hi)) >= rail_fraction * rail_mv if rail_mv \
+            else np.zeros(x.shape[0], dtype=bool)
         out = np.zeros(x.shape[0])
+        med = np.zeros(x.shape[0], dtype=np.result_type(x.dtype, np.float32))
+        cand = np.flatnonzero(suspect)
+        if cand.size:
+            # the baseline from every 8th sample: as robust as the full median, 8x cheaper
+            sub = x[cand, ::8]
+            med[cand] = np.median(sub, axis=1) if np.isfinite(sub).all() else np.nanmedian(sub, axis=1)
+            suspect[cand] = (hi[cand] - med[cand] > threshold_mv) | (med[cand] - lo[cand] > threshold_mv) | \
+                ~np.isfinite(lo[cand] + hi[cand])
+        at_rails = np.setdiff1d(np.flatnonzero(rails), cand)
+        if at_rails.size:  # finite leads within the threshold, but at the rails: their median too
+            med[at_rails] = np.median(x[at_rails, ::8], axis=1)
+        suspect |= rails
         for i in np.flatnonzero(suspect):
             bad = np.abs(x[i] - med[i]) > threshold_mv
             if rail_mv:
@@ -109,8 +132,8 @@ def assess(raw: np.ndarray, fs: float, leads, *, lead_off_counts: np.ndarray | N
     leads = list(leads)
     n = raw.shape[1]
 
-    # a sum is finite exactly when every term is (no overflow at ECG magnitudes): one cheap pass
-    finite = np.isfinite(raw.sum(axis=1, dtype=np.float64))
+    # min and max are finite exactly when every sample is (NaN propagates through both)
+    finite = np.isfinite(raw.min(axis=1)) & np.isfinite(raw.max(axis=1)) if n else np.ones(raw.shape[0], bool)
     if processed is not None:
         proc = np.asarray(processed)
         finite &= np.isfinite(proc.sum(axis=1, dtype=np.float64)) if proc.shape[0] == raw.shape[0] \

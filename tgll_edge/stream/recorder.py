@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..link.blocks import Gap, SampleBlock, Status
+from ..link.wfdbio import open_record
 from .results import to_json
 
 MASTER = "recording"
@@ -216,12 +217,9 @@ class RecordingSource:
     """
 
     def __init__(self, directory: str | Path, speed: float | None = None, block: int = 40):
-        import wfdb
-
         self.dir = Path(directory)
         if not is_recording(self.dir):
             raise ValueError(f"{self.dir} is not a tgll-stream recording (no {MASTER}.hea + events.jsonl)")
-        self._wfdb = wfdb
         self.speed, self.block = speed, block
         lines = [ln.split() for ln in (self.dir / f"{MASTER}.hea").read_text().splitlines() if ln.strip()]
         self.fs = float(lines[0][2])
@@ -258,23 +256,26 @@ class RecordingSource:
                 self.stats["gaps"] += 1
                 self.stats["missing_samples"] += int(g["missing_samples"])
                 yield Gap(int(g["index"]), int(g["missing_samples"]), float(g["fs"]), g["cause"])
-            rec = self._wfdb.rdrecord(str(self.dir / name))
-            x = rec.p_signal.T.astype(np.float32) if rec.p_signal is not None else np.zeros((rec.n_sig, 0), np.float32)
+            rec = open_record(self.dir / name)
             labels = tuple(rec.sig_name)
-            for a in range(0, x.shape[1], self.block):
-                if self._closed:
-                    return
-                i = index + a
-                while lead_offs and lead_offs[0][0] <= i:
-                    mask = lead_offs.pop(0)[1]
-                chunk = x[:, a:a + self.block]
-                if self.speed:
-                    due = t0 + (i + chunk.shape[1]) / self.fs / self.speed
-                    delay = due - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                self.stats["blocks"] += 1
-                yield SampleBlock(i, self.fs, np.ascontiguousarray(chunk), labels, mask)
+            # a few thousand samples at a time (whole blocks): memory stays bounded
+            per_read = self.block * max(1, 8192 // self.block)
+            for first in range(0, rec.sig_len, per_read):
+                x = rec.read(first, per_read).astype(np.float32)
+                for b in range(0, x.shape[1], self.block):
+                    if self._closed:
+                        return
+                    i = index + first + b
+                    while lead_offs and lead_offs[0][0] <= i:
+                        mask = lead_offs.pop(0)[1]
+                    chunk = x[:, b:b + self.block]
+                    if self.speed:
+                        due = t0 + (i + chunk.shape[1]) / self.fs / self.speed
+                        delay = due - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                    self.stats["blocks"] += 1
+                    yield SampleBlock(i, self.fs, np.ascontiguousarray(chunk), labels, mask)
             index += n
         for g in gaps:  # gaps after the last run
             if self._closed:

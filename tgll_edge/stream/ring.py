@@ -43,6 +43,7 @@ class RingBuffer:
     def last(self, n: int, skip: int = 0) -> np.ndarray:
         if n + skip > self.size:
             raise ValueError(f"ring buffer holds {self.size} samples; asked for {n} ending {skip} before the newest")
-        end = self.total - skip
-        idx = np.arange(end - n, end) % self.capacity
-        return self.buf[..., idx]
+        start = (self.total - skip - n) % self.capacity
+        if start + n <= self.capacity:  # one contiguous piece: a plain copy
+            return self.buf[..., start:start + n].copy()
+        return np.concatenate([self.buf[..., start:], self.buf[..., :start + n - self.capacity]], axis=-1)
