@@ -80,13 +80,16 @@ def flat_leads(x: np.ndarray, fs: float, std_mv: float, stretch_s: float) -> np.
 
 
 def saturated_fraction(x: np.ndarray, threshold_mv: float, rail_mv: float | None,
-                       rail_fraction: float) -> np.ndarray:
-    """Per lead, the fraction of samples at the rails or beyond ``threshold_mv`` from the median."""
+                       rail_fraction: float, *, lo: np.ndarray | None = None,
+                       hi: np.ndarray | None = None) -> np.ndarray:
+    """Per lead, the fraction of samples at the rails or beyond ``threshold_mv`` from the median.
+    ``lo``/``hi``: each lead's min and max of ``x``, when the caller has them."""
     if not x.shape[1]:
         return np.zeros(x.shape[0])
     with np.errstate(invalid="ignore"):
         # min/max first (cheap); the median and the sample counts only on leads that can have any
-        lo, hi = x.min(axis=1), x.max(axis=1)
+        if lo is None or hi is None:
+            lo, hi = x.min(axis=1), x.max(axis=1)
         # a lead whose whole range is within the threshold cannot be that far from its median
         # (the median of finite samples lies between their min and max)
         suspect = ~(hi - lo <= threshold_mv)  # also NaN/inf
@@ -95,14 +98,14 @@ def saturated_fraction(x: np.ndarray, threshold_mv: float, rail_mv: float | None
         out = np.zeros(x.shape[0])
         med = np.zeros(x.shape[0], dtype=np.result_type(x.dtype, np.float32))
         cand = np.flatnonzero(suspect)
+        at_rails = np.flatnonzero(rails & ~suspect)  # within the threshold, but at the rails
         if cand.size:
             # the baseline from every 8th sample: as robust as the full median, 8x cheaper
             sub = x[cand, ::8]
             med[cand] = np.median(sub, axis=1) if np.isfinite(sub).all() else np.nanmedian(sub, axis=1)
             suspect[cand] = (hi[cand] - med[cand] > threshold_mv) | (med[cand] - lo[cand] > threshold_mv) | \
                 ~np.isfinite(lo[cand] + hi[cand])
-        at_rails = np.setdiff1d(np.flatnonzero(rails), cand)
-        if at_rails.size:  # finite leads within the threshold, but at the rails: their median too
+        if at_rails.size:  # their median too
             med[at_rails] = np.median(x[at_rails, ::8], axis=1)
         suspect |= rails
         for i in np.flatnonzero(suspect):
@@ -133,7 +136,8 @@ def assess(raw: np.ndarray, fs: float, leads, *, lead_off_counts: np.ndarray | N
     n = raw.shape[1]
 
     # min and max are finite exactly when every sample is (NaN propagates through both)
-    finite = np.isfinite(raw.min(axis=1)) & np.isfinite(raw.max(axis=1)) if n else np.ones(raw.shape[0], bool)
+    lo, hi = (raw.min(axis=1), raw.max(axis=1)) if n else (None, None)
+    finite = np.isfinite(lo) & np.isfinite(hi) if n else np.ones(raw.shape[0], bool)
     if processed is not None:
         proc = np.asarray(processed)
         finite &= np.isfinite(proc.sum(axis=1, dtype=np.float64)) if proc.shape[0] == raw.shape[0] \
@@ -154,7 +158,8 @@ def assess(raw: np.ndarray, fs: float, leads, *, lead_off_counts: np.ndarray | N
         if len(q.flat) >= settings.flat_leads_severe:
             q.reasons.append(f"flat line on {len(q.flat)} leads ({', '.join(q.flat)})")
 
-    sat = saturated_fraction(clean, settings.saturation_mv, rail_mv, settings.rail_fraction)
+    sat = saturated_fraction(clean, settings.saturation_mv, rail_mv, settings.rail_fraction,
+                             **({} if q.nonfinite else {"lo": lo, "hi": hi}))
     q.saturated = [leads[i] for i in np.flatnonzero(sat > 0)]
     if q.saturated:
         q.flags.append("saturated")
