@@ -25,15 +25,15 @@ def derive_12(x8: np.ndarray) -> np.ndarray:
     if x8.ndim != 2 or x8.shape[0] != 8:
         raise ValueError(f"derive_12 expects (8, n) channels I, II, V1..V6; got shape {x8.shape}")
     lead_i, lead_ii = x8[0], x8[1]
-    limb = np.stack([
-        lead_i,
-        lead_ii,
-        lead_ii - lead_i,              # III
-        -(lead_i + lead_ii) / 2,       # aVR
-        lead_i - lead_ii / 2,          # aVL
-        lead_ii - lead_i / 2,          # aVF
-    ])
-    return np.concatenate([limb, x8[2:]], axis=0)
+    out = np.empty((12, x8.shape[1]), dtype=np.result_type(x8.dtype, 1.0))  # the dtype of lead_i / 2
+    out[0] = lead_i
+    out[1] = lead_ii
+    np.subtract(lead_ii, lead_i, out=out[2])  # III
+    out[3] = -(lead_i + lead_ii) / 2          # aVR
+    out[4] = lead_i - lead_ii / 2             # aVL
+    out[5] = lead_ii - lead_i / 2             # aVF
+    out[6:] = x8[2:]
+    return out
 
 
 def to_12_leads(x: np.ndarray, labels) -> np.ndarray:
