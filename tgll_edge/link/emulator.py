@@ -51,16 +51,13 @@ DEFAULT_RECORD = Path(__file__).resolve().parent.parent / "data" / "records" / "
 
 def load_record(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     """A WFDB record -> ((8, n) float64 mV in LEADS_8 order, fs). Accepts 'rec', 'rec.hea', 'rec.dat'."""
-    import wfdb
+    from .wfdbio import open_record
 
     p = str(path)
     for ext in (".hea", ".dat", ".mat"):
         if p.endswith(ext):
             p = p[: -len(ext)]
-    try:
-        rec = wfdb.rdrecord(p, physical=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"WFDB record not found: {path}") from None
+    rec = open_record(p)
     names = {}
     for i, name in enumerate(rec.sig_name):
         try:
@@ -71,7 +68,7 @@ def load_record(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     if missing:
         raise ValueError(f"record {path} lacks leads {', '.join(missing)} (has {', '.join(rec.sig_name)})")
     units = [rec.units[names[lead]].lower() for lead in LEADS_8]
-    x = rec.p_signal[:, [names[lead] for lead in LEADS_8]].T.astype(np.float64)
+    x = rec.read()[[names[lead] for lead in LEADS_8]]
     x *= np.array([1e-3 if u in ("uv", "µv") else 1.0 for u in units])[:, None]
     return np.nan_to_num(x), float(rec.fs)
 

@@ -1,4 +1,4 @@
-"""Signal conditioning shared by training and the runtime (numpy/scipy only)."""
+"""Signal conditioning shared by training and the runtime (numpy only: the runtime never imports scipy)."""
 from .filters import StreamingFilter, design
 from .leads import LEADS_8, LEADS_12, canonical_lead, derive_12, to_12_leads
 from .preprocess import DEFAULT_SETTINGS, Preprocessor, preprocess, validate_settings
