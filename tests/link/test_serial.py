@@ -16,7 +16,14 @@ class Running:
         faults = kw.pop("faults", Faults())
         self.transport = PtyTransport(str(tmp_path / "emu"))
         self.emu = Emulator(self.transport, faults=faults, **kw)
-        self.thread = threading.Thread(target=self.emu.run, daemon=True)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        # a device that finishes its stream goes away: the host must see the pty close
+        try:
+            self.emu.run()
+        finally:
+            self.transport.close()
 
     def __enter__(self):
         self.thread.start()

@@ -503,9 +503,17 @@ class Emulator:
             time.sleep(timeout)
 
     def _drain(self) -> None:
+        # TIOCINQ does not count bytes still in the tty layer between master and slave, so a
+        # single "nothing unread" can come too early: wait until it holds for a while
         deadline = time.monotonic() + self.linger
+        quiet_since = None
         while self.transport.connected and time.monotonic() < deadline:
             self._flush()
-            if not self._out and self.transport.unread() == 0:
+            now = time.monotonic()
+            if self._out or self.transport.unread() > 0:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= 0.25:
                 break
             time.sleep(0.005)
