@@ -147,9 +147,13 @@ def test_set_rate_changes_fs(tmp_path):
         src._ser.write(set_rate_command(250))
         evs = collect(src)
         r.thread.join(10)
-    fs = {b.fs for b in evs if isinstance(b, SampleBlock)}
-    assert 250.0 in fs
-    assert any(isinstance(g, Gap) and g.cause == "rate_change" for g in evs)
+    rates = [b.fs for b in evs if isinstance(b, SampleBlock)]
+    assert 250.0 in rates and rates[-1] == 250.0
+    # the command may land before the first DATA (no gap then); once 500 Hz samples
+    # were delivered, the switch must be marked by a rate_change gap before the first 250 Hz block
+    first_250 = next(i for i, e in enumerate(evs) if isinstance(e, SampleBlock) and e.fs == 250.0)
+    if 500.0 in rates:
+        assert any(isinstance(g, Gap) and g.cause == "rate_change" for g in evs[:first_250])
 
 
 def test_missing_port_is_a_clear_error(tmp_path):
