@@ -109,7 +109,13 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, windows: np.ndarr
                "recipe": recipe["name"]}
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre))
+        try:
+            quant_pre_process(str(fp32_path), str(pre))
+        except TypeError:
+            # onnxruntime's symbolic shape inference loses a Conv input shape on the paper
+            # preset's graph (the ECA/SE branches); ONNX's own shape inference is enough here
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+            details["pre_process"] = "onnx shape inference only (symbolic shape inference failed)"
         exclude: list[str] = []
         spec = recipe.get("exclude")
         if spec == "first_last":
