@@ -72,8 +72,16 @@ class MultiScale(nn.Module):
             nn.Parameter(nn.init.kaiming_uniform_(torch.empty(c_out, c_in, k), a=5 ** 0.5)) for k in self.kernels)
         self.post = nn.Sequential(nn.BatchNorm1d(c_out), nn.ReLU(), nn.MaxPool1d(2), nn.Dropout(dropout))
         self.shortcut = nn.Sequential(conv_bn(c_in, c_out, 3, stride=2), nn.ReLU(), nn.MaxPool1d(2))
+        self.folded_weight: torch.Tensor | None = None
+
+    def fold(self) -> None:
+        """Freeze the merged kernel into a constant (export: quantizers need a constant conv weight)."""
+        # a (frozen) Parameter, not a plain tensor: PT2E folds the following BatchNorm into it
+        self.folded_weight = nn.Parameter(self.merged_weight().detach().clone(), requires_grad=False)
 
     def merged_weight(self) -> torch.Tensor:
+        if self.folded_weight is not None:
+            return self.folded_weight
         pads = [((self.kmax - k) // 2, (self.kmax - k) // 2) for k in self.kernels]
         return torch.stack([F.pad(w, p) for w, p in zip(self.weights, pads)]).mean(dim=0)
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from .base import EcgModel
 from .graph import chebyshev_basis, graph_operator, pointwise_cheb_weight, symmetric_adjacency
-from .temporal import EdgeTemporalContext, TemporalContext
+from .temporal import EdgeTemporalContext, MultiScale, TemporalContext
 
 PRESETS = {
     # The paper's public code: one level of 4 Chebyshev layers, width 32, K=3.
@@ -136,7 +136,11 @@ class TGLLNet(EcgModel):
             return [level.adjacency().cpu().numpy() for level in self.levels]
 
     def fold_graph(self) -> "TGLLNet":
-        """Freeze the learned graph into constant 1x1-conv weights (for export)."""
+        """Freeze the learned graph into constant 1x1-conv weights, and every other weight
+        computed from parameters (the merged multi-scale kernel) into a constant (for export)."""
         for level in self.levels:
             level.fold()
+        for module in self.temporal.modules():
+            if isinstance(module, MultiScale):
+                module.fold()
         return self
