@@ -267,24 +267,17 @@ class BleSource(Source):
         yield Status("disconnected", f"BLE {self.target} lost", {"target": self.target})
         if not self.reconnect:
             raise LinkError(f"BLE device {self.target!r} disconnected; reconnect is off")
-        t0 = time.monotonic()
-        delay, max_delay = self.backoff
-        attempts = 0
-        while not self.closed:
-            if self.max_reconnect_s is not None and time.monotonic() - t0 > self.max_reconnect_s:
-                raise LinkError(f"BLE device {self.target!r} did not come back within {self.max_reconnect_s:g} s")
-            time.sleep(delay)
-            delay = min(delay * 2, max_delay)
-            attempts += 1
-            try:
-                self._call(self._connect(), timeout=self.scan_timeout + 30)
-                self._wait_for_info()
-            except LinkError:
-                continue
-            self._c["reconnects"] += 1
-            yield Status("reconnected", f"BLE {self.target} back after {time.monotonic() - t0:.1f} s",
-                         {"target": self.target, "attempts": attempts})
+        def connect():
+            self._call(self._connect(), timeout=self.scan_timeout + 30)
+            self._wait_for_info()
+
+        result = self._reconnect(connect, f"BLE device {self.target!r}")
+        if result is None:
             return
+        attempts, outage = result
+        self._c["reconnects"] += 1
+        yield Status("reconnected", f"BLE {self.target} back after {outage:.1f} s",
+                     {"target": self.target, "attempts": attempts})
 
     def _counters(self) -> dict:
         return {**self._rx.stats, **self._c}

@@ -158,24 +158,13 @@ class SerialSource(Source):
         yield Status("disconnected", f"serial {self.port} lost: {exc}", {"port": self.port})
         if not self.reconnect:
             raise LinkError(f"serial device {self.port} disconnected ({exc}); reconnect is off")
-        t0 = time.monotonic()
-        delay, max_delay = self.backoff
-        attempts = 0
-        while not self.closed:
-            if self.max_reconnect_s is not None and time.monotonic() - t0 > self.max_reconnect_s:
-                raise LinkError(f"serial device {self.port} did not come back within "
-                                f"{self.max_reconnect_s:g} s ({attempts} attempts)")
-            time.sleep(delay)
-            delay = min(delay * 2, max_delay)
-            attempts += 1
-            try:
-                self._connect()
-            except LinkError:
-                continue
-            self._reconnects += 1
-            yield Status("reconnected", f"serial {self.port} back after {time.monotonic() - t0:.1f} s",
-                         {"port": self.port, "attempts": attempts, "outage_s": time.monotonic() - t0})
+        result = self._reconnect(self._connect, f"serial device {self.port}")
+        if result is None:
             return
+        attempts, outage = result
+        self._reconnects += 1
+        yield Status("reconnected", f"serial {self.port} back after {outage:.1f} s",
+                     {"port": self.port, "attempts": attempts, "outage_s": outage})
 
     def _counters(self) -> dict:
         return {**self._rx.stats, "reconnects": self._reconnects, "disconnects": self._disconnects}

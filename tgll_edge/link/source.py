@@ -1,6 +1,8 @@
 """What every source has in common: iterate for events, ``.stats``, ``.close()``."""
 from __future__ import annotations
 
+import time
+
 from collections.abc import Iterator
 
 from .blocks import Event
@@ -52,6 +54,26 @@ class Source:
         out = dict.fromkeys(STATS_KEYS, 0)
         out.update(self._counters())
         return out
+
+    def _reconnect(self, connect, what: str) -> tuple[int, float] | None:
+        """Call ``connect()`` with exponential backoff (``self.backoff`` = first and largest
+        delay) until it stops raising LinkError; return (attempts, outage seconds), None if
+        the source was closed meanwhile. Raises LinkError after ``self.max_reconnect_s``."""
+        t0 = time.monotonic()
+        delay, max_delay = self.backoff
+        attempts = 0
+        while not self.closed:
+            if self.max_reconnect_s is not None and time.monotonic() - t0 > self.max_reconnect_s:
+                raise LinkError(f"{what} did not come back within {self.max_reconnect_s:g} s ({attempts} attempts)")
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay)
+            attempts += 1
+            try:
+                connect()
+            except LinkError:
+                continue
+            return attempts, time.monotonic() - t0
+        return None
 
     def close(self) -> None:
         self.closed = True
