@@ -64,7 +64,7 @@ def exported(tmp_path_factory):
     ckpt = tmp_path_factory.mktemp("ckpt")
     (ckpt / "adjacency.png").write_bytes(b"\x89PNG fake")
     model = tiny_model()
-    result = export_bundle(model, config(model), out, data(), int8=True, max_auc_drop=1.0, max_prob_diff=1.0, checkpoint_dir=ckpt,
+    result = export_bundle(model, config(model), out, data(), int8=True, max_auc_drop=1.0, max_flip_rate=1.0, checkpoint_dir=ckpt,
                            onnx_recipes=ONNX_RECIPES[:1], tflite_recipes=TFLITE_RECIPES[:1])
     return out, result
 
@@ -129,7 +129,7 @@ def test_remedy_is_recorded_when_the_first_recipe_fails(tmp_path, monkeypatch):
     model = tiny_model()
     broken = {"name": "broken", "activation_type": "QInt8", "calibrate_method": "NoSuchMethod"}
     result = export_bundle(model, config(model), tmp_path / "b", data(), formats=["onnx"], int8=True,
-                           max_auc_drop=1.0, max_prob_diff=1.0, onnx_recipes=[broken, ONNX_RECIPES[0]])
+                           max_auc_drop=1.0, max_flip_rate=1.0, onnx_recipes=[broken, ONNX_RECIPES[0]])
     assert result["failures"] == []
     q = read_card(tmp_path / "b")["artifacts"]["onnx_int8"]["quantization"]
     assert q["remedy"] == ONNX_RECIPES[0]["name"] and "error" in q["attempts"][0]
@@ -146,6 +146,23 @@ def test_cli_exit_status_and_report(tmp_path, monkeypatch, capsys):
                           "--max-auc-drop", "-1"])
     cap = capsys.readouterr()
     assert rc == 2
-    assert "FAILED parity gate" in cap.err and "onnx_int8" in cap.err and "int8_minmax" in cap.err
+    assert "FAILED parity gate" in cap.err and "onnx_int8" in cap.err and ONNX_RECIPES[0]["name"] in cap.err
     assert "[tgll-export] onnx fp32: converting" in cap.out
     assert json.loads((tmp_path / "b" / "card.json").read_text())["artifacts"].keys() == {"onnx_fp32"}
+
+
+def test_flip_rate_counts_changed_decisions_at_the_thresholds():
+    p_ref = np.array([[0.2, 0.6], [0.7, 0.1]])
+    p = np.array([[0.45, 0.55], [0.71, 0.3]])  # only the last label crosses its threshold (0.25)
+    assert export_mod.flip_rate(p, p_ref, np.array([0.5, 0.25])) == 0.25
+    assert export_mod.flip_rate(p_ref, p_ref, np.array([0.5, 0.25])) == 0.0
+
+
+def test_gate_refuses_int8_that_changes_decisions(tmp_path):
+    model = tiny_model()
+    # AUC may drop freely, but no decision may change and none may be "less than none": refused
+    result = export_bundle(model, config(model), tmp_path / "b", data(), formats=["onnx"], int8=True,
+                           max_auc_drop=1.0, max_flip_rate=-1.0, onnx_recipes=ONNX_RECIPES[:1])
+    (fail,) = result["failures"]
+    (attempt,) = fail["attempts"]
+    assert not attempt["passed"] and 0.0 <= attempt["val_decision_flip_rate"] <= 1.0
