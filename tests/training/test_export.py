@@ -166,3 +166,22 @@ def test_gate_refuses_int8_that_changes_decisions(tmp_path):
     (fail,) = result["failures"]
     (attempt,) = fail["attempts"]
     assert not attempt["passed"] and 0.0 <= attempt["val_decision_flip_rate"] <= 1.0
+
+
+def test_stripping_tflite_names_keeps_outputs_bit_identical(tmp_path):
+    import litert_torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = tiny_model().fold_graph()
+    raw, stripped = tmp_path / "raw.tflite", tmp_path / "stripped.tflite"
+    litert_torch.convert(model, (torch.randn(1, 12, 1000),)).export(str(raw))
+    stripped.write_bytes(raw.read_bytes())
+    export_mod.strip_tflite_names(stripped)
+    assert stripped.stat().st_size < raw.stat().st_size
+    x = synthetic(1, 5)[0]
+    outs = []
+    for path in (raw, stripped):
+        runner = Interpreter(model_path=str(path)).get_signature_runner()
+        (name,) = runner.get_input_details()
+        outs.append(next(iter(runner(**{name: x}).values())))
+    assert np.array_equal(outs[0], outs[1])

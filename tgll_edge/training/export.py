@@ -125,6 +125,25 @@ def export_tflite(model: torch.nn.Module, path: Path, n_leads: int, n_times: int
     """fp32 TFLite with batch 1 (the LiteRT backend runs batches window by window)."""
     import litert_torch
     litert_torch.convert(model, (torch.randn(1, n_leads, n_times),)).export(str(path))
+    strip_tflite_names(path)
+
+
+def strip_tflite_names(path: Path) -> None:
+    """Replace the converter's tensor names (each the full torch module path, ~200 bytes:
+    a third of the edge preset's int8 file) by short ones; the graph's input and output
+    tensors keep theirs, signatures are untouched, outputs are bit-identical (tested)."""
+    import flatbuffers
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils
+
+    model = tfl_flatbuffer_utils.read_model(str(path))
+    for g, subgraph in enumerate(model.subgraphs):
+        keep = set(subgraph.inputs) | set(subgraph.outputs)
+        for i, tensor in enumerate(subgraph.tensors):
+            if i not in keep:
+                tensor.name = f"s{g}t{i}"
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    Path(path).write_bytes(builder.Output())
 
 
 # ---------------------------------------------------------------- data
@@ -160,7 +179,7 @@ def load_eval_data(config: dict, data_path: str | None, calib_windows: int, seed
 # ---------------------------------------------------------------- bundle
 
 def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: EvalData, *,
-                  formats=FORMATS, int8: bool = False, max_auc_drop: float = 0.005, max_flip_rate: float = 0.01,
+                  formats=FORMATS, int8: bool = False, max_auc_drop: float = 0.005, max_flip_rate: float = 0.02,
                   name: str | None = None,
                   checkpoint_dir: str | Path | None = None, command: str | None = None,
                   onnx_recipes=quantize.ONNX_RECIPES, tflite_recipes=quantize.TFLITE_RECIPES) -> dict:
@@ -206,6 +225,7 @@ def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: E
                     details = quantize.quantize_onnx(fp32, q_path, data.x_calib, recipe)
                 else:
                     details = quantize.quantize_tflite(model, q_path, data.x_calib, recipe, fp32_path=fp32)
+                    strip_tflite_names(q_path)
                 m = evaluate(backend_predict(q_path), ref, data, labels, thresholds)
             except Exception as exc:  # a recipe the toolchain cannot build is a failed attempt, not a crash
                 attempts.append({"recipe": recipe["name"], "error": f"{type(exc).__name__}: {exc}"[:300]})
@@ -213,7 +233,10 @@ def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: E
                 continue
             # AUC must hold, and the label decisions at the fold-9 thresholds must stay
             # torch's: a quantized model can keep (or "gain") AUC by being a different model.
-            # (Not max |dp|: one window on the steep part of the sigmoid dominates it.)
+            # (Not max |dp|: one window on the steep part of the sigmoid dominates it.) The 2%
+            # default sits below the thresholds' own uncertainty: re-choosing them on bootstrap
+            # resamples of fold 9 moves a median 3.2% of the decisions (5th percentile 1.0%;
+            # edge superdiagnostic run), while int8 noise moves the ~1% that lie within 0.01.
             ok = m["val_auc_drop"] <= max_auc_drop and m["val_decision_flip_rate"] <= max_flip_rate
             attempts.append({"recipe": recipe["name"], "val_macro_auc": m["val_macro_auc"],
                              "val_auc_drop": m["val_auc_drop"],
@@ -296,9 +319,9 @@ def main(argv=None) -> int:
     ap.add_argument("--int8", action="store_true", help="also int8 ONNX (static QDQ) and int8 TFLite (PT2E)")
     ap.add_argument("--formats", default="onnx,tflite", help="comma-separated: onnx,tflite")
     ap.add_argument("--max-auc-drop", type=float, default=0.005, help="fold-9 macro-AUC drop allowed for int8")
-    ap.add_argument("--max-flip-rate", type=float, default=0.01,
+    ap.add_argument("--max-flip-rate", type=float, default=0.02,
                     help="largest fraction of fold-9 label decisions (at the card's thresholds) an int8 "
-                         "artifact may change vs torch (default 0.01 = 1%%)")
+                         "artifact may change vs torch (default 0.02 = 2%%)")
     ap.add_argument("--calib-windows", type=int, default=256, help="calibration windows from folds 1-8")
     ap.add_argument("--data", help="dataset root (default: the checkpoint's data path)")
     ap.add_argument("--name", help="bundle name for the card (default: the --out directory name)")
