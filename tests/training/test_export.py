@@ -110,6 +110,9 @@ def test_card_contents(exported):
     assert not list(out.glob("*.data"))
     assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param
     assert any(o.domain in ("", "ai.onnx") and o.version == 18 for o in m.opset_import)
+    # the exporter's per-node debug metadata is stripped from both files
+    for name in ("model_fp32.onnx", "model_int8.onnx"):
+        assert not any(n.metadata_props for n in onnx.load(str(out / name)).graph.node)
 
 
 def test_gate_refuses_int8_that_loses_auc(tmp_path):

@@ -119,6 +119,19 @@ def export_onnx(model: torch.nn.Module, path: Path, n_leads: int, n_times: int) 
     torch.onnx.export(model, (example,), str(path), dynamo=True, opset_version=18, external_data=False,
                       input_names=["x"], output_names=["logits"], dynamic_shapes={"x": {0: batch}},
                       verbose=False)
+    strip_onnx_metadata(path)
+
+
+def strip_onnx_metadata(path: Path) -> None:
+    """Drop the exporter's per-node debug metadata (torch stack traces and module paths:
+    ~80 KB of the edge preset's files, carried into the quantized copy); the graph is unchanged."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    onnx.save(model, str(path))
 
 
 def export_tflite(model: torch.nn.Module, path: Path, n_leads: int, n_times: int) -> None:
@@ -223,6 +236,7 @@ def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: E
             try:
                 if fmt == "onnx":
                     details = quantize.quantize_onnx(fp32, q_path, data.x_calib, recipe)
+                    strip_onnx_metadata(q_path)
                 else:
                     details = quantize.quantize_tflite(model, q_path, data.x_calib, recipe, fp32_path=fp32)
                     strip_tflite_names(q_path)
