@@ -188,3 +188,18 @@ def test_stripping_tflite_names_keeps_outputs_bit_identical(tmp_path):
         (name,) = runner.get_input_details()
         outs.append(next(iter(runner(**{name: x}).values())))
     assert np.array_equal(outs[0], outs[1])
+
+
+def test_weight_only_tflite_recipe_is_close_to_fp32(tmp_path):
+    from tgll_edge.training.quantize import quantize_tflite
+
+    model = tiny_model().fold_graph()
+    fp32, q = tmp_path / "fp32.tflite", tmp_path / "wo.tflite"
+    export_mod.export_tflite(model, fp32, 12, 1000)
+    recipe = next(r for r in TFLITE_RECIPES if r["name"] == "aeq_weight_only_wi8")
+    details = quantize_tflite(model, q, data().x_calib, recipe, fp32_path=fp32)
+    assert details["activations"] == "float32" and q.stat().st_size < fp32.stat().st_size
+    x = synthetic(4, 6)[0]
+    p_fp32 = export_mod.backend_predict(fp32)(x)
+    p_q = export_mod.backend_predict(q)(x)
+    assert np.abs(p_fp32 - p_q).max() < 0.05  # logits; int8 weights only (measured ~1e-3)

@@ -40,6 +40,8 @@ TFLITE_RECIPES = (
     {"name": "aeq_static_wi8_ai8", "mode": "ai_edge_quantizer", "activation_bits": 8},
     {"name": "aeq_static_wi8_ai16", "mode": "ai_edge_quantizer", "activation_bits": 16},
     {"name": "int8_dynamic_range", "mode": "dynamic"},
+    # last resort: int8 weights, float activations and arithmetic (size only, no speed-up)
+    {"name": "aeq_weight_only_wi8", "mode": "ai_edge_quantizer", "activation_bits": 32},
 )
 
 
@@ -157,7 +159,8 @@ def quantize_tflite(model: torch.nn.Module, out_path: str | Path, windows: np.nd
 
 
 def quantize_tflite_aeq(fp32_path: str | Path, out_path: str | Path, windows: np.ndarray, recipe: dict) -> dict:
-    """Static quantization of the fp32 .tflite with ai-edge-quantizer (min/max calibration)."""
+    """ai-edge-quantizer on the fp32 .tflite: static int8/int16 activations (min/max
+    calibration), or int8 weights only (``activation_bits`` 32, no calibration)."""
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer import quantizer as aeq_quantizer
     from ai_edge_quantizer import recipe as aeq_recipe
@@ -167,6 +170,12 @@ def quantize_tflite_aeq(fp32_path: str | Path, out_path: str | Path, windows: np
     input_name = signatures[key]["inputs"][0]
     bits = int(recipe["activation_bits"])
     qt = aeq_quantizer.Quantizer(str(fp32_path))
+    if bits == 32:
+        qt.load_quantization_recipe(aeq_recipe.weight_only_wi8_afp32())
+        Path(out_path).unlink(missing_ok=True)
+        qt.quantize().export_model(str(out_path), overwrite=True)
+        return {"tool": "ai_edge_quantizer", "weights": "int8 per-channel (dequantized at run time)",
+                "activations": "float32", "calibration_windows": 0, "recipe": recipe["name"]}
     qt.load_quantization_recipe(aeq_recipe.static_wi8_ai16() if bits == 16 else aeq_recipe.static_wi8_ai8())
     samples = [{input_name: np.asarray(w[None], dtype=np.float32)} for w in windows]
     calibration = qt.calibrate({key: samples}, num_threads=1)
