@@ -110,7 +110,7 @@ def test_card_contents(exported):
     assert not list(out.glob("*.data"))
     assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param
     assert any(o.domain in ("", "ai.onnx") and o.version == 18 for o in m.opset_import)
-    # the exporter's per-node debug metadata is stripped from both files
+    # both files are minified: no per-node debug metadata
     for name in ("model_fp32.onnx", "model_int8.onnx"):
         assert not any(n.metadata_props for n in onnx.load(str(out / name)).graph.node)
 
@@ -203,3 +203,21 @@ def test_weight_only_tflite_recipe_is_close_to_fp32(tmp_path):
     p_fp32 = export_mod.backend_predict(fp32)(x)
     p_q = export_mod.backend_predict(q)(x)
     assert np.abs(p_fp32 - p_q).max() < 0.05  # logits; int8 weights only (measured ~1e-3)
+
+
+def test_minifying_onnx_keeps_outputs_bit_identical(tmp_path):
+    import onnxruntime as ort
+
+    from tgll_edge.training.quantize import quantize_onnx
+
+    model = tiny_model().fold_graph()
+    fp32, raw, small = tmp_path / "fp32.onnx", tmp_path / "raw.onnx", tmp_path / "small.onnx"
+    export_mod.export_onnx(model, fp32, 12, 1000)
+    quantize_onnx(fp32, raw, data().x_calib, ONNX_RECIPES[0])
+    small.write_bytes(raw.read_bytes())
+    export_mod.minify_onnx(small)
+    assert small.stat().st_size < raw.stat().st_size
+    x = synthetic(3, 7)[0]
+    outs = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+            for p in (raw, small)]
+    assert np.array_equal(outs[0], outs[1])

@@ -119,18 +119,50 @@ def export_onnx(model: torch.nn.Module, path: Path, n_leads: int, n_times: int) 
     torch.onnx.export(model, (example,), str(path), dynamo=True, opset_version=18, external_data=False,
                       input_names=["x"], output_names=["logits"], dynamic_shapes={"x": {0: batch}},
                       verbose=False)
-    strip_onnx_metadata(path)
+    minify_onnx(path)
 
 
-def strip_onnx_metadata(path: Path) -> None:
-    """Drop the exporter's per-node debug metadata (torch stack traces and module paths:
-    ~80 KB of the edge preset's files, carried into the quantized copy); the graph is unchanged."""
+def minify_onnx(path: Path) -> None:
+    """Minify an ONNX file without changing what it computes: drop the exporter's per-node
+    debug metadata (torch stack traces and module paths, carried into the quantized copy),
+    give internal tensors and nodes short names (graph inputs and outputs keep theirs), and
+    drop all-zero zero points of DequantizeLinear (an optional input that defaults to 0).
+    Together ~30% of the edge preset's int8 file."""
     import onnx
+    from onnx import numpy_helper
 
     model = onnx.load(str(path))
-    for node in model.graph.node:
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    quantize_inputs = {name for n in graph.node if n.op_type == "QuantizeLinear" for name in n.input}
+    for node in graph.node:
         del node.metadata_props[:]
         node.doc_string = ""
+        if node.op_type == "DequantizeLinear" and len(node.input) == 3 and node.input[2] in inits:
+            zp = node.input[2]
+            if zp not in quantize_inputs and not numpy_helper.to_array(inits[zp]).any():
+                del node.input[2]
+    used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
+    for name in [n for n in inits if n not in used]:
+        graph.initializer.remove(inits[name])
+
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
+    short: dict[str, str] = {}
+
+    def rename(name: str) -> str:
+        if not name or name in keep:
+            return name
+        return short.setdefault(name, f"t{len(short)}")
+
+    for i, node in enumerate(graph.node):
+        node.name = f"n{i}"
+        node.input[:] = [rename(x) for x in node.input]
+        node.output[:] = [rename(x) for x in node.output]
+    for tensor in graph.initializer:
+        tensor.name = rename(tensor.name)
+    for info in graph.value_info:
+        info.name = rename(info.name)
+    onnx.checker.check_model(model)
     onnx.save(model, str(path))
 
 
@@ -236,7 +268,7 @@ def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: E
             try:
                 if fmt == "onnx":
                     details = quantize.quantize_onnx(fp32, q_path, data.x_calib, recipe)
-                    strip_onnx_metadata(q_path)
+                    minify_onnx(q_path)
                 else:
                     details = quantize.quantize_tflite(model, q_path, data.x_calib, recipe, fp32_path=fp32)
                     strip_tflite_names(q_path)
