@@ -141,7 +141,9 @@ def test_counter_reset_becomes_a_reset_gap(tmp_path):
 
 def test_set_rate_changes_fs(tmp_path):
     from tgll_edge.link.protocol import set_rate_command
-    with Running(tmp_path, speed=0, duration=3.0, linger=5) as r:
+    # paced (3 s of signal over 1 s), not as-fast-as-possible: on a loaded machine a free-running
+    # emulator could send the whole stream before the command arrives (seen as a rare CI flake)
+    with Running(tmp_path, speed=3, duration=3.0, linger=5) as r:
         src = SerialSource(r.transport.public_path, reconnect=False)
         src.open()
         src._ser.write(set_rate_command(250))
