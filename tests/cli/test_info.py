@@ -14,6 +14,7 @@ def test_info_prints_card_table(tmp_path, capsys):
     assert "1000 samples at 100 Hz (10 s)" in out and "highpass(cutoff_hz=0.5, order=2)" in out
     row = next(line for line in out.splitlines() if line.startswith("onnx_fp32"))
     assert "model_fp32.onnx" in row
+    assert "val flips" in out  # share of fold-9 decisions an artifact changes (the export gate)
     assert main([str(bundle), "--json"]) == 0
     assert '"default_artifact": "onnx_fp32"' in capsys.readouterr().out
 

@@ -56,10 +56,13 @@ def render(card: dict, bundle_dir) -> str:
     arts = []
     for key, a in card["artifacts"].items():
         m, q = a["metrics"], a.get("quantization") or {}
+        flips = m.get("val_decision_flip_rate")
         arts.append([key, a["file"], f"{a['bytes'] / 1024:.0f} KiB", m.get("val_macro_auc"), m.get("test_macro_auc"),
-                     m.get("max_abs_prob_diff"), q.get("recipe", "-") if q else "-", a["sha256"][:12]])
+                     m.get("max_abs_prob_diff"), "-" if flips is None else f"{flips:.2%}",
+                     q.get("recipe", "-") if q else "-", a["sha256"][:12]])
     return (_table(general, ["field", "value"]) + "\n\n" +
-            _table(arts, ["artifact", "file", "size", "val AUC", "test AUC", "max|dp|", "recipe", "sha256"]))
+            _table(arts, ["artifact", "file", "size", "val AUC", "test AUC", "max|dp|", "val flips", "recipe",
+                         "sha256"]))
 
 
 def main(argv=None) -> int:
