@@ -79,12 +79,12 @@ def flip_rate(p: np.ndarray, p_ref: np.ndarray, thresholds: np.ndarray) -> float
     return float(np.mean((p >= thresholds) != (p_ref >= thresholds)))
 
 
-def evaluate(predict, ref: dict, data: EvalData, labels: list[str], thresholds=None) -> dict:
+def evaluate(predict, ref: dict, data: EvalData, labels: list[str], thresholds) -> dict:
     """Metrics of one artifact (``predict``: scaled windows -> logits) vs the torch reference."""
     p_val, p_test = _sigmoid(predict(data.x_val)), _sigmoid(predict(data.x_test))
     val, test = score(data.y_val, p_val, labels), score(data.y_test, p_test, labels)
     diff = max(float(np.abs(p_val - ref["p_val"]).max()), float(np.abs(p_test - ref["p_test"]).max()))
-    th = np.full(len(labels), 0.5) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+    th = np.asarray(thresholds, dtype=np.float64)
     return {"val_max_abs_prob_diff": float(f"{np.abs(p_val - ref['p_val']).max():.3g}"),
             "val_decision_flip_rate": round(flip_rate(p_val, ref["p_val"], th), 6),
             "test_decision_flip_rate": round(flip_rate(p_test, ref["p_test"], th), 6),
@@ -119,7 +119,6 @@ def export_onnx(model: torch.nn.Module, path: Path, n_leads: int, n_times: int) 
     torch.onnx.export(model, (example,), str(path), dynamo=True, opset_version=18, external_data=False,
                       input_names=["x"], output_names=["logits"], dynamic_shapes={"x": {0: batch}},
                       verbose=False)
-    minify_onnx(path)
 
 
 def minify_onnx(path: Path) -> None:
@@ -138,6 +137,8 @@ def minify_onnx(path: Path) -> None:
     for node in graph.node:
         del node.metadata_props[:]
         node.doc_string = ""
+        # a zero point shared with a QuantizeLinear stays on both: onnxruntime fuses a Q/DQ
+        # pair into integer kernels only when their parameters match
         if node.op_type == "DequantizeLinear" and len(node.input) == 3 and node.input[2] in inits:
             zp = node.input[2]
             if zp not in quantize_inputs and not numpy_helper.to_array(inits[zp]).any():
@@ -170,7 +171,6 @@ def export_tflite(model: torch.nn.Module, path: Path, n_leads: int, n_times: int
     """fp32 TFLite with batch 1 (the LiteRT backend runs batches window by window)."""
     import litert_torch
     litert_torch.convert(model, (torch.randn(1, n_leads, n_times),)).export(str(path))
-    strip_tflite_names(path)
 
 
 def strip_tflite_names(path: Path) -> None:
@@ -189,6 +189,10 @@ def strip_tflite_names(path: Path) -> None:
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     Path(path).write_bytes(builder.Output())
+
+
+#: what shrinks each format's files without changing their outputs (applied to every artifact)
+MINIFY = {"onnx": minify_onnx, "tflite": strip_tflite_names}
 
 
 # ---------------------------------------------------------------- data
@@ -252,6 +256,7 @@ def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: E
         fp32 = out / f"model_fp32.{fmt}"
         _say(f"{fmt} fp32: converting -> {fp32.name}")
         (export_onnx if fmt == "onnx" else export_tflite)(model, fp32, n_leads, n_times)
+        MINIFY[fmt](fp32)
         m = evaluate(backend_predict(fp32), ref, data, labels, thresholds)
         _say(f"  {fmt}_fp32: val {m['val_macro_auc']:.4f} test {m['test_macro_auc']:.4f} max|dp| {m['max_abs_prob_diff']:.2g}")
         if m["max_abs_prob_diff"] > FP32_TOLERANCE:
@@ -268,10 +273,9 @@ def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: E
             try:
                 if fmt == "onnx":
                     details = quantize.quantize_onnx(fp32, q_path, data.x_calib, recipe)
-                    minify_onnx(q_path)
                 else:
                     details = quantize.quantize_tflite(model, q_path, data.x_calib, recipe, fp32_path=fp32)
-                    strip_tflite_names(q_path)
+                MINIFY[fmt](q_path)
                 m = evaluate(backend_predict(q_path), ref, data, labels, thresholds)
             except Exception as exc:  # a recipe the toolchain cannot build is a failed attempt, not a crash
                 attempts.append({"recipe": recipe["name"], "error": f"{type(exc).__name__}: {exc}"[:300]})
