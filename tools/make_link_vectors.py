@@ -18,10 +18,8 @@ import numpy as np
 
 from tgll_edge.link.blocks import DeviceInfo
 from tgll_edge.link.emulator import ADS1298_UV_PER_COUNT
-from tgll_edge.link.protocol import (ACK_BAD_ARGUMENT, ACK_OK, CMD_GET_INFO, CMD_SET_RATE, CMD_START, CMD_STOP,
-                                     EV_BATTERY, EV_LEAD_OFF, EV_OVERFLOW, EV_RESET, TYPE_NAMES, Ack, Command,
-                                     EventMsg, build_packet, cobs_encode, crc16_ccitt_false,
-                                     encode_body, encode_data_payload, frame, parse_data)
+from tgll_edge.link.protocol import (Ack, AckStatus, Command, CommandCode, Data, EventCode, EventMsg, build_packet,
+                                     cobs_encode, crc16_ccitt_false, encode_body, encode_data_payload, frame)
 from tgll_edge.signal.leads import LEADS_8, LEADS_12
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "firmware_bridge" / "test_vectors" / "link_vectors.json"
@@ -60,24 +58,24 @@ def packet_cases() -> list[dict]:
         ("info_8ch_500hz", info8, 0, 0),
         ("info_12ch_1000hz", info12, 1, 123456),
         ("info_custom_3ch", info_custom, 2, 7),
-        ("data_8ch_1_sample", parse_data(encode_data_payload(small, lead_off=0x0005)), 3, 1000),
-        ("data_8ch_40_samples_full", parse_data(encode_data_payload(full, lead_off=0)), 65535, 0xFFFFFFF0),
-        ("event_lead_off", EventMsg(EV_LEAD_OFF, 0x0003), 4, 5000),
-        ("event_battery", EventMsg(EV_BATTERY, 3700), 5, 5000),
-        ("event_overflow", EventMsg(EV_OVERFLOW, 120), 6, 6000),
-        ("event_reset", EventMsg(EV_RESET, 0), 7, 0),
-        ("command_start", Command(CMD_START, 0), 0, 0),
-        ("command_stop", Command(CMD_STOP, 0), 1, 0),
-        ("command_get_info", Command(CMD_GET_INFO, 0), 2, 0),
-        ("command_set_rate_1000", Command(CMD_SET_RATE, 1000), 3, 0),
-        ("ack_start_ok", Ack(CMD_START, ACK_OK), 8, 0),
-        ("ack_set_rate_bad_argument", Ack(CMD_SET_RATE, ACK_BAD_ARGUMENT), 9, 0),
+        ("data_8ch_1_sample", Data.parse(encode_data_payload(small, lead_off=0x0005)), 3, 1000),
+        ("data_8ch_40_samples_full", Data.parse(encode_data_payload(full, lead_off=0)), 65535, 0xFFFFFFF0),
+        ("event_lead_off", EventMsg(EventCode.LEAD_OFF, 0x0003), 4, 5000),
+        ("event_battery", EventMsg(EventCode.BATTERY_MV, 3700), 5, 5000),
+        ("event_overflow", EventMsg(EventCode.DEVICE_OVERFLOW, 120), 6, 6000),
+        ("event_reset", EventMsg(EventCode.DEVICE_RESET, 0), 7, 0),
+        ("command_start", Command(CommandCode.START, 0), 0, 0),
+        ("command_stop", Command(CommandCode.STOP, 0), 1, 0),
+        ("command_get_info", Command(CommandCode.GET_INFO, 0), 2, 0),
+        ("command_set_rate_1000", Command(CommandCode.SET_RATE, 1000), 3, 0),
+        ("ack_start_ok", Ack(CommandCode.START, AckStatus.OK), 8, 0),
+        ("ack_set_rate_bad_argument", Ack(CommandCode.SET_RATE, AckStatus.BAD_ARGUMENT), 9, 0),
     ]
     out = []
     for name, body, seq, sample_index in cases:
         ptype, payload = encode_body(body)
         packet = build_packet(ptype, seq, sample_index, payload)
-        out.append({"name": name, "type": ptype, "type_name": TYPE_NAMES[ptype], "seq": seq,
+        out.append({"name": name, "type": int(ptype), "type_name": ptype.name, "seq": seq,
                     "sample_index": sample_index, "payload_hex": payload.hex(), "packet_hex": packet.hex(),
                     "wire_hex": frame(packet).hex()})
     return out

@@ -121,7 +121,7 @@ def test_cmake_builds_every_core_source():
 def test_ble_default_packet_fits_one_notification():
     """9 samples/packet: the whole DATA packet in one 244-byte notification (ATT MTU 247), even
     when COBS finds no zero byte; 10 would spill into a second one."""
-    from tgll_edge.link.protocol import DATA, build_packet, encode_data_payload, frame
+    from tgll_edge.link.protocol import PacketType, build_packet, encode_data_payload, frame
 
     kconfig = read("Kconfig")
     spp = int(re.search(r"default (\d+) if TGLL_TRANSPORT_BLE", kconfig).group(1))
@@ -129,7 +129,7 @@ def test_ble_default_packet_fits_one_notification():
 
     def worst_wire(n: int) -> int:
         payload = encode_data_payload(np.full((n, 8), 0x010101), lead_off=0x0101)  # no zero byte
-        return len(frame(build_packet(DATA, 0x0101, 0x01010101, payload)))
+        return len(frame(build_packet(PacketType.DATA, 0x0101, 0x01010101, payload)))
 
     assert worst_wire(spp) <= mtu - 3 < worst_wire(spp + 1)
     assert 10 + 4 + 24 * spp + 2 + 1 + 1 == worst_wire(spp)  # header, payload, CRC, COBS, delimiter

@@ -73,7 +73,7 @@ def test_fixture_is_the_ptbxl_record():
 
 def test_stdout_stream_decodes_to_the_record_exactly(host_binary):
     from tgll_edge.link.blocks import Gap, SampleBlock
-    from tgll_edge.link.protocol import DATA, INFO, Decoder
+    from tgll_edge.link.protocol import Decoder, PacketType
     from tgll_edge.link.receiver import LinkReceiver
 
     expected = record_counts()
@@ -85,12 +85,12 @@ def test_stdout_stream_decodes_to_the_record_exactly(host_binary):
     seqs = [p.seq for p in packets]
     assert seqs == list(range(len(packets)))
 
-    info = next(p.body for p in packets if p.type == INFO)
+    info = next(p.body for p in packets if p.type == PacketType.INFO)
     assert (info.fs, info.n_channels, info.lead_set, info.sample_format) == (500.0, 8, 0, 1)
     assert info.labels == ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
     assert info.uv_per_count == pytest.approx(UV_PER_COUNT, rel=1e-7)
 
-    data = [p for p in packets if p.type == DATA]
+    data = [p for p in packets if p.type == PacketType.DATA]
     starts = [p.sample_index for p in data]
     assert starts == list(range(0, 1000, 10))  # no jumps: nothing lost
     counts = np.concatenate([p.body.counts() for p in data])
@@ -109,18 +109,18 @@ def test_stdout_stream_decodes_to_the_record_exactly(host_binary):
 
 def test_ring_overflow_becomes_an_exact_gap(host_binary):
     from tgll_edge.link.blocks import Gap
-    from tgll_edge.link.protocol import DATA, EV_OVERFLOW, EVENT, Decoder
+    from tgll_edge.link.protocol import Decoder, EventCode, PacketType
     from tgll_edge.link.receiver import LinkReceiver
 
     expected = record_counts()
     # the sender stops draining for 400 DRDY periods; the ring holds 256 samples
     wire = run_host(host_binary, "--samples", "1500", "--stall-at", "300", "--stall-for", "400")
     packets = Decoder().feed(wire)
-    overflow = [p for p in packets if p.type == EVENT and p.body.code == EV_OVERFLOW]
+    overflow = [p for p in packets if p.type == PacketType.EVENT and p.body.code == EventCode.DEVICE_OVERFLOW]
     assert len(overflow) == 1
     dropped, at = overflow[0].body.value, overflow[0].sample_index
     assert 0 < dropped < 400
-    data = [p for p in packets if p.type == DATA]
+    data = [p for p in packets if p.type == PacketType.DATA]
     kept = 0
     for prev, nxt in zip(data, data[1:]):
         jump = nxt.sample_index - (prev.sample_index + prev.body.n_samples)
@@ -158,8 +158,7 @@ def _stop(proc: subprocess.Popen) -> str:
 
 def test_commands_over_a_pseudo_terminal(host_binary, tmp_path):
     serial = pytest.importorskip("serial")
-    from tgll_edge.link.protocol import (ACK, ACK_BAD_ARGUMENT, ACK_OK, ACK_UNSUPPORTED, CMD_GET_INFO, CMD_SET_RATE,
-                                         CMD_START, CMD_STOP, DATA, INFO, Decoder, encode_command,
+    from tgll_edge.link.protocol import (AckStatus, CommandCode, Decoder, PacketType, encode_command,
                                          get_info_command, set_rate_command, start_command, stop_command)
 
     proc, port = _open_pty_host(host_binary, tmp_path)
@@ -178,26 +177,27 @@ def test_commands_over_a_pseudo_terminal(host_binary, tmp_path):
                                  f"{dec.stats}")
 
         def acks():
-            return [(p.body.command, p.body.status) for p in got if p.type == ACK]
+            return [(p.body.command, p.body.status) for p in got if p.type == PacketType.ACK]
 
         # garbage on the line first: the device resynchronises on the next 0x00
         ser.write(b"\x13\x37garbage\xff\x00" + get_info_command(1))
-        read_until(lambda: (CMD_GET_INFO, ACK_OK) in acks())
+        read_until(lambda: (CommandCode.GET_INFO, AckStatus.OK) in acks())
         ser.write(set_rate_command(300, 2) + encode_command(9, 0, 3))
-        read_until(lambda: (9, ACK_UNSUPPORTED) in acks())
-        assert (CMD_SET_RATE, ACK_BAD_ARGUMENT) in acks()
+        read_until(lambda: (9, AckStatus.UNSUPPORTED) in acks())
+        assert (CommandCode.SET_RATE, AckStatus.BAD_ARGUMENT) in acks()
         ser.write(set_rate_command(1000, 4) + start_command(5))
-        read_until(lambda: sum(p.type == DATA for p in got) >= 20)
-        assert acks()[-2:] == [(CMD_SET_RATE, ACK_OK), (CMD_START, ACK_OK)], (acks(), dec.stats)
-        infos = [p.body for p in got if p.type == INFO]
+        read_until(lambda: sum(p.type == PacketType.DATA for p in got) >= 20)
+        assert acks()[-2:] == [(CommandCode.SET_RATE, AckStatus.OK), (CommandCode.START, AckStatus.OK)], \
+            (acks(), dec.stats)
+        infos = [p.body for p in got if p.type == PacketType.INFO]
         assert infos[-1].fs == 1000.0
         ser.write(stop_command(6))
-        read_until(lambda: (CMD_STOP, ACK_OK) in acks())
+        read_until(lambda: (CommandCode.STOP, AckStatus.OK) in acks())
         # after STOP's ACK nothing more streams
-        n_data = sum(p.type == DATA for p in got)
+        n_data = sum(p.type == PacketType.DATA for p in got)
         time.sleep(0.3)
         got.extend(dec.feed(ser.read(65536)))
-        assert sum(p.type == DATA for p in got) == n_data
+        assert sum(p.type == PacketType.DATA for p in got) == n_data
         assert dec.stats["crc_errors"] == 0
         ser.close()
     finally:

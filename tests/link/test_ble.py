@@ -20,7 +20,7 @@ import pytest
 from tgll_edge.link.ble import CONTROL_UUID, SERVICE_UUID, STREAM_UUID, BleSource, BleStreamAssembler
 from tgll_edge.link.blocks import DeviceInfo, Gap, SampleBlock, Status
 from tgll_edge.link.emulator import ADS1298_UV_PER_COUNT, DEFAULT_RECORD, load_record, to_counts
-from tgll_edge.link.protocol import Data, EventMsg, EV_BATTERY, encode_data_payload, encode_packet
+from tgll_edge.link.protocol import Data, EventCode, EventMsg, encode_data_payload, encode_packet
 from tgll_edge.link.source import LinkError
 from tgll_edge.signal.leads import LEADS_8
 
@@ -62,7 +62,7 @@ def make_stream(counts, n_samples=2000):
     put(INFO, 0)
     for i in range(0, n_samples, SPP):
         if i == n_samples // 2:
-            put(EventMsg(EV_BATTERY, 3700), i)
+            put(EventMsg(EventCode.BATTERY_MV, 3700), i)
         put(Data(8, SPP, 0, encode_data_payload(counts[:, i:i + SPP].T)[4:]), i, (i, SPP))
     return bytes(wire), spans
 

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tgll_edge.link.blocks import DeviceInfo
-from tgll_edge.link.protocol import (DATA, MAX_PACKET, Ack, Command, Data, Decoder, EventMsg, build_packet,
-                                     cobs_decode, cobs_encode, crc16_ccitt_false, encode_data_payload,
-                                     encode_packet, frame, int24_to_int32, int32_to_int24,
-                                     max_samples_per_packet, parse_packet, PacketError, set_rate_command,
+from tgll_edge.link.protocol import (MAX_PACKET, Ack, AckStatus, Command, CommandCode, Data, Decoder, EventCode,
+                                     EventMsg, PacketError, PacketType, build_packet, cobs_decode, cobs_encode,
+                                     crc16_ccitt_false, encode_data_payload, encode_packet, frame, int24_to_int32,
+                                     int32_to_int24, max_samples_per_packet, parse_packet, set_rate_command,
                                      start_command)
 from tgll_edge.signal.leads import LEADS_8
 
@@ -50,7 +50,8 @@ def test_max_samples_per_packet_matches_protocol():
         encode_data_payload(np.zeros((41, 8)))
 
 
-@pytest.mark.parametrize("body", [INFO8, EventMsg(3, 120), Command(4, 1000), Ack(1, 0),
+@pytest.mark.parametrize("body", [INFO8, EventMsg(EventCode.DEVICE_OVERFLOW, 120),
+                                  Command(CommandCode.SET_RATE, 1000), Ack(CommandCode.START, AckStatus.OK),
                                   DeviceInfo(250.0, 3, 0.5, 255, ("X", "Y", "Z"), "c", "f")])
 def test_encode_parse_roundtrip(body):
     wire = encode_packet(body, seq=65535, sample_index=2**32 - 1)
@@ -64,7 +65,7 @@ def test_data_roundtrip_values():
     wire = encode_packet(Data(8, 40, 0x81, encode_data_payload(counts)[4:]), sample_index=7)
     assert len(cobs_decode(wire[:-1])) <= MAX_PACKET
     [p] = Decoder().feed(wire)
-    assert p.type == DATA and p.body.lead_off == 0x81
+    assert p.type == PacketType.DATA and p.body.lead_off == 0x81
     assert np.array_equal(p.body.counts(), counts)
 
 
@@ -119,13 +120,13 @@ def test_decoder_byte_by_byte_equals_whole():
 
 def test_commands_encode():
     p = parse_packet(cobs_decode(set_rate_command(1000, seq=5)[:-1]))
-    assert p.body == Command(4, 1000) and p.seq == 5
-    assert parse_packet(cobs_decode(start_command()[:-1])).body == Command(1, 0)
+    assert p.body == Command(CommandCode.SET_RATE, 1000) and p.seq == 5
+    assert parse_packet(cobs_decode(start_command()[:-1])).body == Command(CommandCode.START, 0)
 
 
 def test_build_packet_rejects_oversize_payload():
     with pytest.raises(ValueError):
-        build_packet(DATA, 0, 0, bytes(MAX_PACKET))
+        build_packet(PacketType.DATA, 0, 0, bytes(MAX_PACKET))
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,8 +1,11 @@
+import json
+
 import numpy as np
 import pytest
 
 from tgll_edge.link.blocks import DeviceInfo, Gap, SampleBlock, Status
-from tgll_edge.link.protocol import (DATA, EVENT, INFO, Data, EventMsg, Packet, encode_data_payload)
+from tgll_edge.link.protocol import (Ack, AckStatus, CommandCode, Data, EventCode, EventMsg, Packet, PacketType,
+                                     encode_data_payload)
 from tgll_edge.link.timeline import Timeline
 from tgll_edge.signal.leads import LEADS_8, LEADS_12
 
@@ -12,16 +15,16 @@ INFO8 = DeviceInfo(500.0, 8, UV, 0, LEADS_8, "d", "f")
 
 def info(fs=500.0, **kw):
     kw = {"fs": fs, **kw} if kw else kw
-    return Packet(INFO, 0, 0, DeviceInfo(fs, 8, UV, 0, LEADS_8, "d", "f") if not kw else DeviceInfo(**kw))
+    return Packet(PacketType.INFO, 0, 0, DeviceInfo(fs, 8, UV, 0, LEADS_8, "d", "f") if not kw else DeviceInfo(**kw))
 
 
 def data(index, n=10, value=None, lead_off=0, n_ch=8, seq=0):
     counts = np.full((n, n_ch), 1000 if value is None else value)
-    return Packet(DATA, seq, index % 2**32, Data(n_ch, n, lead_off, encode_data_payload(counts)[4:]))
+    return Packet(PacketType.DATA, seq, index % 2**32, Data(n_ch, n, lead_off, encode_data_payload(counts)[4:]))
 
 
 def event(code, value):
-    return Packet(EVENT, 0, 0, EventMsg(code, value))
+    return Packet(PacketType.EVENT, 0, 0, EventMsg(code, value))
 
 
 def run(packets, tl=None, now=None):
@@ -90,14 +93,14 @@ def test_backward_jump_is_device_reset_estimated_from_clock():
 def test_reset_event_restarts_even_if_counter_moves_forward():
     tl = Timeline()
     tl.push([info(), data(0)], now=0.0)
-    evs = tl.push([event(4, 0), data(50)], now=0.02)
+    evs = tl.push([event(EventCode.DEVICE_RESET, 0), data(50)], now=0.02)
     [g] = gaps(evs)
     assert g.cause == "device_reset" and g.missing_samples == 0
     assert blocks(evs)[0].index == 10
 
 
 def test_overflow_event_attributes_the_jump():
-    tl, evs = run([info(), data(0), event(3, 30), data(50)])
+    tl, evs = run([info(), data(0), event(EventCode.DEVICE_OVERFLOW, 30), data(50)])
     assert [(x.index, x.missing_samples, x.cause) for x in gaps(evs)] == [(10, 30, "device_overflow"),
                                                                           (40, 10, "link")]
     assert tl.stats["overflow_samples"] == 30 and tl.stats["missing_samples"] == 40
@@ -105,8 +108,17 @@ def test_overflow_event_attributes_the_jump():
 
 
 def test_overflow_without_jump_is_counted_unmatched():
-    tl, evs = run([info(), data(0), event(3, 30), data(10)])
+    tl, evs = run([info(), data(0), event(EventCode.DEVICE_OVERFLOW, 30), data(10)])
     assert gaps(evs) == [] and tl.stats["overflow_unmatched"] == 30
+
+
+def test_refused_command_is_a_nack_accepted_is_silent():
+    def ack(command, status):
+        return Packet(PacketType.ACK, 0, 0, Ack(command, status))
+    tl, evs = run([ack(CommandCode.START, AckStatus.OK), ack(CommandCode.SET_RATE, AckStatus.BAD_ARGUMENT)])
+    [st] = evs
+    assert st.kind == "nack" and st.message == "device refused command 4 (status 2)"
+    assert json.dumps(st.detail) == '{"command": 4, "status": 2}'
 
 
 def test_data_before_info_is_dropped_and_info_requested():

@@ -36,8 +36,8 @@ from bumble.transport.common import AsyncPipeSink
 
 from tgll_edge.link.ble import CONTROL_UUID, SERVICE_UUID, STREAM_UUID
 from tgll_edge.link.blocks import DeviceInfo
-from tgll_edge.link.protocol import (ACK_OK, CMD_GET_INFO, CMD_START, CMD_STOP, COMMAND, COMMAND_NAMES, Ack, Data,
-                                     Decoder, encode_data_payload, encode_packet)
+from tgll_edge.link.protocol import (COMMAND_NAMES, Ack, AckStatus, CommandCode, Data, Decoder, PacketType,
+                                     encode_data_payload, encode_packet)
 
 PERIPHERAL_ADDRESS = "F0:F0:F0:F0:F0:01"
 CENTRAL_ADDRESS = "F0:F0:F0:F0:F0:02"
@@ -144,11 +144,11 @@ class VirtualBle:
 
     def _on_control(self, connection, value: bytes) -> None:
         for p in self._cmd_decoder.feed(bytes(value)):
-            if p.type != COMMAND:
+            if p.type != PacketType.COMMAND:
                 continue
             self.commands.append(COMMAND_NAMES.get(p.body.command, str(p.body.command)))
-            self._queue(Ack(p.body.command, ACK_OK), 0)
-            if p.body.command == CMD_START:
+            self._queue(Ack(p.body.command, AckStatus.OK), 0)
+            if p.body.command == CommandCode.START:
                 k, self._starts = self._starts, self._starts + 1
                 if self.info_on_start:
                     self._queue(self.info, 0)
@@ -156,10 +156,10 @@ class VirtualBle:
                     self._streaming = self.loop.create_task(self._stream(connection, k))
                 else:
                     self.loop.create_task(self._flush(connection))
-            elif p.body.command == CMD_GET_INFO:
+            elif p.body.command == CommandCode.GET_INFO:
                 self._queue(self.info, 0)
                 self.loop.create_task(self._flush(connection))
-            elif p.body.command == CMD_STOP and self._streaming is not None:
+            elif p.body.command == CommandCode.STOP and self._streaming is not None:
                 self._streaming.cancel()  # (its ACK goes out with the next notification, if any)
 
     def _queue(self, body, sample_index: int) -> None:

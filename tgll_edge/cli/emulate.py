@@ -14,7 +14,8 @@ import sys
 import tempfile
 
 from ..link.emulator import SUPPORTED_RATES, Emulator, Faults, PtyTransport, SerialPortTransport
-from ..link.protocol import max_samples_per_packet
+from ..link.payloads import max_samples_per_packet
+from ..link.serial import DEFAULT_BAUD
 
 
 def _probability(text: str) -> float:
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "recording over the link protocol, with fault injection. Prints 'PTY <path>' first.")
     where = p.add_argument_group("where")
     where.add_argument("--port", help="serve on this serial port instead of a new pseudo-terminal")
-    where.add_argument("--baud", type=int, default=921600, help="baud rate with --port (default 921600)")
+    where.add_argument("--baud", type=int, default=DEFAULT_BAUD, help=f"baud rate with --port (default {DEFAULT_BAUD})")
     where.add_argument("--link", help="keep a symlink at this path pointing to the current pty (needed to "
                                       "reconnect after --disconnect-after; made in the temp dir if omitted)")
     sig = p.add_argument_group("signal")

@@ -36,9 +36,11 @@ import numpy as np
 
 from ..signal.leads import LEADS_8, canonical_lead
 from .blocks import DeviceInfo
-from .protocol import (ACK_BAD_ARGUMENT, ACK_OK, ACK_UNSUPPORTED, CMD_GET_INFO, CMD_SET_RATE, CMD_START, CMD_STOP,
-                       COMMAND, COMMAND_NAMES, EV_OVERFLOW, EV_RESET, Ack, Data, Decoder, EventMsg,
-                       build_packet, encode_body, frame, int32_to_int24, max_samples_per_packet)
+from .codes import COMMAND_NAMES, AckStatus, CommandCode, EventCode, PacketType
+from .decoder import Decoder
+from .framing import frame
+from .packet import build_packet
+from .payloads import Ack, Data, EventMsg, encode_body, int32_to_int24, max_samples_per_packet
 
 #: ADS1298: 1 LSB = (2 VREF / gain) / 2**24 (datasheet, "Data Format"), VREF 2.4 V, gain 6.
 ADS1298_VREF, ADS1298_GAIN = 2.4, 6
@@ -317,7 +319,7 @@ class Emulator:
                 return
             raise
         for p in self.decoder.feed(data):
-            if p.type != COMMAND:
+            if p.type != PacketType.COMMAND:
                 self.summary.bad_commands += 1
                 continue
             self._command(p.body.command, p.body.arg)
@@ -325,9 +327,9 @@ class Emulator:
     def _command(self, cmd: int, arg: int) -> None:
         name = COMMAND_NAMES.get(cmd, str(cmd))
         self.summary.commands[name] = self.summary.commands.get(name, 0) + 1
-        status = ACK_OK
-        if cmd == CMD_START:
-            self._send(self._packet(Ack(cmd, ACK_OK)))
+        status = AckStatus.OK
+        if cmd == CommandCode.START:
+            self._send(self._packet(Ack(cmd, AckStatus.OK)))
             self._send_info()
             # (Re)start the device clock here: after STOP acquisition was paused, after a
             # reconnect the silent acquisition ran at 1x, now it runs at the chosen speed.
@@ -335,33 +337,40 @@ class Emulator:
             self._awaiting_start = False
             self._clock_base = (time.monotonic(), self._streamed)
             return
-        if cmd == CMD_STOP:
+        if cmd == CommandCode.STOP:
             self._streaming = False
-        elif cmd == CMD_GET_INFO:
-            self._send(self._packet(Ack(cmd, ACK_OK)))
+        elif cmd == CommandCode.GET_INFO:
+            self._send(self._packet(Ack(cmd, AckStatus.OK)))
             self._send_info()
             return
-        elif cmd == CMD_SET_RATE:
+        elif cmd == CommandCode.SET_RATE:
             if arg in SUPPORTED_RATES:
                 self._pos = int(self._pos * arg / self.fs)
                 self._set_rate(arg)
-                self._send(self._packet(Ack(cmd, ACK_OK)))
+                self._send(self._packet(Ack(cmd, AckStatus.OK)))
                 self._send_info()
                 return
-            status = ACK_BAD_ARGUMENT
+            status = AckStatus.BAD_ARGUMENT
         else:
-            status = ACK_UNSUPPORTED
+            status = AckStatus.UNSUPPORTED
         self._send(self._packet(Ack(cmd, status)))
 
     # --- streaming -----------------------------------------------------------
 
+    def _pace(self) -> float | None:
+        """Device seconds per wall second now; None when unpaced (``speed <= 0``: as fast
+        as the host reads). While silent the device acquires in real time, whatever the speed."""
+        if self._silent():
+            return 1.0
+        return None if self.speed <= 0 else self.speed
+
     def _due_samples(self, now: float) -> int:
         """Samples the device should have acquired by ``now`` since its clock base."""
         t0, s0 = self._clock_base
-        speed = self.speed if self.speed > 0 and not self._silent() else 1.0
-        if self.speed <= 0 and not self._silent():
-            return 1 << 62  # as fast as the host reads
-        return s0 + int((now - t0) * self.fs * speed)
+        pace = self._pace()
+        if pace is None:
+            return 1 << 62
+        return s0 + int((now - t0) * self.fs * pace)
 
     def _silent(self) -> bool:
         """Acquiring but not sending (port away, or back but no START yet)."""
@@ -375,7 +384,7 @@ class Emulator:
                 return False
             if self._streamed + self.spp > self._due_samples(now):
                 break
-            if self.speed <= 0 and not self._silent() and self._out:
+            if self._pace() is None and self._out:
                 break  # as fast as the host reads: wait for the buffer to drain
             if not self._one_packet():
                 return False
@@ -383,68 +392,118 @@ class Emulator:
         return True
 
     def _one_packet(self) -> bool:
-        f, s = self.faults, self.summary
-        if f.reset_after is not None and not self._reset_done and self._streamed >= f.reset_after * self.fs:
-            self._reset_done = True
-            s.resets += 1
-            self._counter = 0
-            self._send(self._packet(EventMsg(EV_RESET, 0)))
-            self._send_info()
-        if f.disconnect_after is not None and not self._disconnect_done \
-                and self._streamed >= f.disconnect_after * self.fs:
-            self._disconnect_done = True
-            s.disconnects += 1
-            self.transport.disconnect()
-            self._out.clear()  # what the MCU had queued is lost with the link
-            self._away_until = time.monotonic() + f.disconnect_for
-            self._clock_base = (time.monotonic(), self._streamed)
+        """Acquire one DATA packet's samples and send them through the faults due now;
+        False at the end of a non-looping record."""
+        self._reset_counter_if_due()
+        self._disconnect_if_due()
         if self._since_info >= INFO_EVERY_S and not self._silent():
             self._send_info()
         samples = self._take(self.spp)
         if samples is None:
             return False
         n = self.spp
-        sample_index = self._counter
+        sample_index = self._acquire(n)
+        if self._silent():
+            self.summary.disconnect_samples += n
+            self._last_lost = False  # the host sees the outage as its own gap, not a lost run
+        elif len(self._out) > DEVICE_BUFFER:
+            self._overflow_pending += n
+            self.summary.overflow_samples += n
+        else:
+            self._send_overflow_event()
+            self._send_data(Data(8, n, 0, samples), sample_index)
+        return True
+
+    def _acquire(self, n: int) -> int:
+        """Advance the device's counters by n samples; returns the sample_index of the first."""
+        first = self._counter
         self._counter = (self._counter + n) & 0xFFFFFFFF
         self._streamed += n
         self._since_info += n / self.fs
-        s.samples_generated += n
-        if self._silent():
-            s.disconnect_samples += n
-            self._last_lost = False  # the host sees the outage as its own gap, not a lost run
-            return True
-        if len(self._out) > DEVICE_BUFFER:
-            self._overflow_pending += n
-            s.overflow_samples += n
-            return True
-        if self._overflow_pending:
-            self._send(self._packet(EventMsg(EV_OVERFLOW, self._overflow_pending)))
-            s.overflow_events += 1
-            self._overflow_pending = 0
-        wire = self._packet(Data(8, n, 0, samples), sample_index)
+        self.summary.samples_generated += n
+        return first
+
+    def _reset_counter_if_due(self) -> None:
+        """Fault "reset": once, after ``reset_after`` s, the counter restarts at 0 (EVENT 4 + INFO)."""
+        f = self.faults
+        if f.reset_after is None or self._reset_done or self._streamed < f.reset_after * self.fs:
+            return
+        self._reset_done = True
+        self.summary.resets += 1
+        self._counter = 0
+        self._send(self._packet(EventMsg(EventCode.DEVICE_RESET, 0)))
+        self._send_info()
+
+    def _disconnect_if_due(self) -> None:
+        """Fault "disconnect": once, after ``disconnect_after`` s, the port vanishes for ``disconnect_for`` s."""
+        f = self.faults
+        if f.disconnect_after is None or self._disconnect_done or self._streamed < f.disconnect_after * self.fs:
+            return
+        self._disconnect_done = True
+        self.summary.disconnects += 1
+        self.transport.disconnect()
+        self._out.clear()  # what the MCU had queued is lost with the link
+        self._away_until = time.monotonic() + f.disconnect_for
+        self._clock_base = (time.monotonic(), self._streamed)
+
+    def _send_overflow_event(self) -> None:
+        """Fault "overflow": DATA the full buffer refused is reported (EVENT 3) before the next DATA."""
+        if not self._overflow_pending:
+            return
+        self._send(self._packet(EventMsg(EventCode.DEVICE_OVERFLOW, self._overflow_pending)))
+        self.summary.overflow_events += 1
+        self._overflow_pending = 0
+
+    def _send_data(self, body: Data, sample_index: int) -> None:
+        """One DATA packet, through the garbage, drop and bit-flip faults (in that RNG order)."""
+        s = self.summary
+        wire = self._packet(body, sample_index)
         s.data_packets += 1
-        if f.garbage_prob and self.rng.random() < f.garbage_prob:
-            junk = bytes(self.rng.randrange(256) for _ in range(self.rng.randint(1, 32))) + b"\x00"
-            self._out += junk
-            s.garbage_bursts += 1
-            s.garbage_bytes += len(junk)
-        lost = None
-        if f.drop_every and s.data_packets % f.drop_every == 0 or f.drop_prob and self.rng.random() < f.drop_prob:
-            lost = "dropped"
-        elif f.flip_prob and self.rng.random() < f.flip_prob:
-            bit = self.rng.randrange((len(wire) - 1) * 8)
-            wire = bytearray(wire)
-            wire[bit // 8] ^= 1 << (bit % 8)
-            wire = bytes(wire)
-            lost = "flipped"
-        if lost == "dropped":
+        self._garbage_if_drawn()
+        if self._drop_drawn():
             s.dropped_packets += 1
-            s.dropped_samples += n
+            s.dropped_samples += body.n_samples
+            lost = True
+        elif self._flip_drawn():
+            self._send(self._flip_one_bit(wire))
+            s.flipped_packets += 1
+            s.flipped_samples += body.n_samples
+            lost = True
         else:
             self._send(wire)
-        if lost == "flipped":
-            s.flipped_packets += 1
-            s.flipped_samples += n
+            lost = False
+        self._count_loss(lost, body.n_samples)
+
+    def _garbage_if_drawn(self) -> None:
+        """Fault "garbage": random bytes and a 0x00 between packets (no packet is lost)."""
+        f, rng = self.faults, self.rng
+        if not (f.garbage_prob and rng.random() < f.garbage_prob):
+            return
+        junk = bytes(rng.randrange(256) for _ in range(rng.randint(1, 32))) + b"\x00"
+        self._out += junk
+        self.summary.garbage_bursts += 1
+        self.summary.garbage_bytes += len(junk)
+
+    def _drop_drawn(self) -> bool:
+        """Fault "drop": every ``drop_every``-th DATA packet, or each with ``drop_prob``."""
+        f = self.faults
+        return bool(f.drop_every and self.summary.data_packets % f.drop_every == 0
+                    or f.drop_prob and self.rng.random() < f.drop_prob)
+
+    def _flip_drawn(self) -> bool:
+        f = self.faults
+        return bool(f.flip_prob and self.rng.random() < f.flip_prob)
+
+    def _flip_one_bit(self, wire: bytes) -> bytes:
+        """Fault "flip": one bit of the packet (not its delimiter) flipped; the host must drop it."""
+        bit = self.rng.randrange((len(wire) - 1) * 8)
+        flipped = bytearray(wire)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        return bytes(flipped)
+
+    def _count_loss(self, lost: bool, n: int) -> None:
+        """Runs of consecutive lost DATA are what the host sees as gaps."""
+        s = self.summary
         if lost:
             if not self._last_lost:
                 s.lost_runs += 1
@@ -452,8 +511,7 @@ class Emulator:
         else:
             s.samples_delivered += n
             s.trailing_lost_samples = 0
-        self._last_lost = bool(lost)
-        return True
+        self._last_lost = lost
 
     def _maybe_return(self, now: float) -> None:
         if self._away_until is not None and now >= self._away_until:
@@ -483,10 +541,10 @@ class Emulator:
 
     def _wait(self, now: float) -> None:
         timeout = 0.05
-        if self._streaming and self.speed > 0 or self._silent():
-            speed = self.speed if not self._silent() else 1.0
+        pace = self._pace()
+        if pace is not None and (self._streaming or self._silent()):
             t0, s0 = self._clock_base
-            next_due = t0 + (self._streamed + self.spp - s0) / (self.fs * speed)
+            next_due = t0 + (self._streamed + self.spp - s0) / (self.fs * pace)
             timeout = min(timeout, max(0.0, next_due - now))
         if self._away_until is not None:
             timeout = min(timeout, max(0.0, self._away_until - now))
@@ -495,7 +553,7 @@ class Emulator:
             return
         fd = self.transport.fileno()
         wlist = [fd] if self._out else []
-        if self._streaming and self.speed <= 0 and not self._out and not self._silent():
+        if self._streaming and pace is None and not self._out:
             return  # as fast as possible: produce again right away
         try:
             select.select([fd], wlist, [], timeout)

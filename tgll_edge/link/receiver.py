@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from .blocks import DeviceInfo, Event
-from .protocol import Decoder
+from .decoder import Decoder
 from .timeline import Timeline
 
 

@@ -37,8 +37,9 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from .blocks import DeviceInfo, Event, Gap, SampleBlock, Status
-from .protocol import (ACK, DATA, EV_BATTERY, EV_LEAD_OFF, EV_OVERFLOW, EV_RESET, EVENT, INFO, Ack, Data,
-                       EventMsg, Packet, int24_to_int32)
+from .codes import AckStatus, EventCode, PacketType
+from .packet import Packet
+from .payloads import Ack, Data, EventMsg, int24_to_int32
 
 U32 = 1 << 32
 TIMELINE_COUNTERS = ("gaps", "missing_samples", "samples", "blocks", "data_without_info", "channel_mismatch",
@@ -99,17 +100,17 @@ class Timeline:
         out: list[Event] = []
         for p in packets:
             self._track_seq(p)
-            if p.type == DATA:
+            if p.type == PacketType.DATA:
                 self._data(p, now, out)
-            elif p.type == INFO:
+            elif p.type == PacketType.INFO:
                 self._flush(out)
                 self._info(p.body, out)
-            elif p.type == EVENT:
+            elif p.type == PacketType.EVENT:
                 self._flush(out)
                 self._event(p.body, out)
-            elif p.type == ACK:
+            elif p.type == PacketType.ACK:
                 body: Ack = p.body
-                if body.status != 0:
+                if body.status != AckStatus.OK:
                     out.append(Status("nack", f"device refused command {body.command} (status {body.status})",
                                       {"command": body.command, "status": body.status}))
             # COMMAND from a device is meaningless to the host: ignored.
@@ -155,17 +156,17 @@ class Timeline:
             self._gap(0, "info_change", out)
 
     def _event(self, ev: EventMsg, out: list[Event]) -> None:
-        if ev.code == EV_OVERFLOW:
+        if ev.code == EventCode.DEVICE_OVERFLOW:
             self.stats["overflow_events"] += 1
             self._pending_overflow += ev.value
-        elif ev.code == EV_RESET:
+        elif ev.code == EventCode.DEVICE_RESET:
             self.stats["device_resets"] += 1
             if self._started:
                 self._reset_pending = True
             out.append(Status("device_reset", "device reported a reset"))
-        elif ev.code == EV_LEAD_OFF:
+        elif ev.code == EventCode.LEAD_OFF:
             self._set_lead_off(ev.value & 0xFFFF, out)
-        elif ev.code == EV_BATTERY:
+        elif ev.code == EventCode.BATTERY_MV:
             out.append(Status("battery", f"battery {ev.value} mV", {"millivolts": ev.value}))
         else:
             out.append(Status("device_event", f"event code {ev.code} value {ev.value}",
