@@ -146,7 +146,7 @@ def test_set_rate_changes_fs(tmp_path):
     with Running(tmp_path, speed=3, duration=3.0, linger=5) as r:
         src = SerialSource(r.transport.public_path, reconnect=False)
         src.open()
-        src._ser.write(set_rate_command(250))
+        src.send(set_rate_command(250))
         evs = collect(src)
         r.thread.join(10)
     rates = [b.fs for b in evs if isinstance(b, SampleBlock)]

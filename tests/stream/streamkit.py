@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from tgll_edge.link.blocks import Gap, SampleBlock, Status
+from tgll_edge.link.source import EventListSource
 
 LEADS_8 = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 
@@ -24,22 +25,12 @@ def synthetic_ecg(n: int, fs: float, n_ch: int = 8, seed: int = 0) -> np.ndarray
     return x.astype(np.float32)
 
 
-class ListSource:
-    """A source over a list of events, with link-like stats and close()."""
+class ListSource(EventListSource):
+    """A source over a list of events, with link-like counters (tests set more with ``counts.update``)."""
 
     def __init__(self, events):
-        self.events = list(events)
-        self.stats = {"packets": len(self.events), "bytes": 0, "crc_errors": 0, "dropped_bytes": 0}
-        self.closed = False
-
-    def __iter__(self):
-        for ev in self.events:
-            if self.closed:
-                return
-            yield ev
-
-    def close(self):
-        self.closed = True
+        events = list(events)
+        super().__init__(events, {"packets": len(events)})
 
 
 def blocks(x: np.ndarray, fs: float, labels=LEADS_8, sizes=None, start: int = 0, lead_off: int = 0, seed: int = 0):

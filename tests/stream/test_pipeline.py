@@ -43,7 +43,7 @@ def test_gaps_pass_through_and_are_counted(tiny_model):
     x8 = synthetic_ecg(int(40 * FS_IN), FS_IN)
     events, _ = with_gaps(x8, FS_IN, {5000: 123, 12000: 7})
     src = ListSource(events)
-    src.stats.update(bytes=999, crc_errors=2)
+    src.counts.update(bytes=999, crc_errors=2)
     pipe = Pipeline(src, tiny_model, hop_s=5.0)
     results = list(pipe)
     gaps = [r for r in results if isinstance(r, Gap)]

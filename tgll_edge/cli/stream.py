@@ -17,6 +17,8 @@ import sys
 import threading
 from pathlib import Path
 
+from ..errors import TgllError
+
 SOURCES = ("port", "ble", "cyton", "replay", "emulate")
 
 
@@ -137,85 +139,49 @@ def make_source(kind: str, a: argparse.Namespace):
         from ..link.replay import ReplaySource
         return ReplaySource(a.replay, speed=speed)
     if kind == "emulate":
+        from ..link.emulated import EmulatedSource
         return EmulatedSource(record=a.emulate_record, speed=a.speed or 1.0)
     raise AssertionError(kind)
 
 
-class EmulatedSource:
-    """The built-in device emulator on a pseudo-terminal, read by the ordinary serial source.
-
-    The emulator (``tgll_edge.link.emulator``, what ``tgll-emulate`` runs) serves a
-    new pty from a daemon thread of this process, so the whole real path is
-    exercised: pty bytes -> COBS/CRC decoder -> timeline -> pipeline.
-    """
-
-    def __init__(self, record=None, speed: float = 1.0):
-        from ..link.emulator import Emulator, PtyTransport
-        from ..link.serial import SerialSource
-
-        self.transport = PtyTransport()
-        self.emulator = Emulator(self.transport, record, speed=speed, loop=True, linger=0.0)
-        self.thread = threading.Thread(target=self.emulator.run, name="tgll-emulator", daemon=True)
-        self.serial = SerialSource(self.transport.public_path, reconnect=False)
-
-    @property
-    def stats(self) -> dict:
-        return self.serial.stats
-
-    def __iter__(self):
-        from ..link.blocks import Status
-
-        self.thread.start()
-        yield Status("emulator", f"built-in emulator streaming {self.emulator.record_path} on "
-                                 f"{self.transport.public_path} at {self.emulator.speed:g}x real time",
-                     {"port": self.transport.public_path, "record": self.emulator.record_path})
-        yield from self.serial
-
-    def close(self) -> None:
-        self.serial.close()
-        self.emulator.stop()
-        if self.thread.is_alive():
-            self.thread.join(timeout=2.0)
-        try:
-            self.transport.close()
-        except OSError:
-            pass
-
-
-def main(argv=None) -> int:
-    p = build_parser()
-    a = p.parse_args(argv)
-    kind = check_args(p, a)
-
-    from ..bundle import BundleError
+def load_checked_model(p: argparse.ArgumentParser, a: argparse.Namespace):
+    """The bundle's model; a bad bundle or a hop longer than its window exits 2."""
     from ..runtime import load_model
     try:
         model = load_model(a.model, artifact=a.artifact, threads=a.threads)
-    except BundleError as exc:
+    except TgllError as exc:
         p.error(str(exc))
     window_s = model.n_times / model.fs
     if a.hop > window_s + 1e-9:
         p.error(f"--hop {a.hop:g} s is longer than the model's window ({window_s:g} s)")
+    return model
 
-    from ..stream import CsvSink, JsonLinesSink, LiveView, Pipeline, Recorder
-    out = JsonLinesSink() if a.json else LiveView()
-    recorder = Recorder(a.record) if a.record else None
-    csv_sink = CsvSink(a.csv, model.labels) if a.csv else None
+
+def make_sinks(a: argparse.Namespace, model) -> list:
+    """Where results go: stdout (JSON lines or the live view), then each output asked for."""
+    from ..stream import CsvSink, JsonLinesSink, LiveView, Recorder
+    sinks = [JsonLinesSink() if a.json else LiveView(quiet=a.quiet)]
     try:
-        source = make_source(kind, a)
-    except ImportError as exc:
-        print(f"tgll-stream: the {kind} source is not available: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:
-        print(f"tgll-stream: {exc}", file=sys.stderr)
-        return 1
-    pipe = Pipeline(source, model, hop_s=a.hop, duration_s=a.duration, recorder=recorder)
-    if isinstance(out, LiveView):
-        out.summary_fn = pipe.summary
-        if not a.quiet:
-            print(f"tgll-stream: model {model.card.get('name')} ({model.artifact}), labels {', '.join(model.labels)}; "
-                  f"{window_s:g} s windows every {a.hop:g} s; source {kind}. Ctrl-C to stop.", flush=True)
+        if a.record:
+            sinks.append(Recorder(a.record))
+        if a.csv:
+            sinks.append(CsvSink(a.csv, model.labels))
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    return sinks
 
+
+def announce(model, a: argparse.Namespace, kind: str) -> None:
+    if a.json or a.quiet:
+        return
+    print(f"tgll-stream: model {model.card.get('name')} ({model.artifact}), labels {', '.join(model.labels)}; "
+          f"{model.n_times / model.fs:g} s windows every {a.hop:g} s; source {kind}. Ctrl-C to stop.", flush=True)
+
+
+def run(pipe, a: argparse.Namespace, kind: str) -> int:
+    """Drive the pipeline until the source ends, --duration, Ctrl-C or SIGTERM; 1 on a run-time failure."""
     def on_signal(signum, frame):
         if pipe.stopped:  # a second Ctrl-C: stop waiting for the source
             raise KeyboardInterrupt
@@ -223,20 +189,17 @@ def main(argv=None) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     timer = None
-    if a.duration is not None and kind not in ("replay",):
+    if a.duration is not None and kind != "replay":
         timer = threading.Timer(a.duration + 30.0, pipe.stop)  # a device that never delivers
         timer.daemon = True
         timer.start()
     status = 0
     try:
-        for result in pipe:
-            if not (a.quiet and not a.json):
-                out(result)
-            if csv_sink is not None:
-                csv_sink(result)
+        for _ in pipe:
+            pass
     except KeyboardInterrupt:
         pass
-    except (OSError, ValueError) as exc:  # LinkError is an OSError; model/bundle errors are ValueErrors
+    except (TgllError, OSError, ValueError) as exc:
         print(f"tgll-stream: {exc}", file=sys.stderr)
         status = 1
     finally:
@@ -245,12 +208,33 @@ def main(argv=None) -> int:
         for s, h in old.items():
             signal.signal(s, h)
         pipe.stop()
-        if recorder is not None:
-            recorder.close()
-        if csv_sink is not None:
-            csv_sink.close()
-        out.summary(pipe.summary())
     return status
+
+
+def main(argv=None) -> int:
+    p = build_parser()
+    a = p.parse_args(argv)
+    kind = check_args(p, a)
+    model = load_checked_model(p, a)
+    try:
+        source = make_source(kind, a)
+    except ImportError as exc:
+        print(f"tgll-stream: the {kind} source is not available: {exc}", file=sys.stderr)
+        return 1
+    except (TgllError, OSError, ValueError) as exc:
+        print(f"tgll-stream: {exc}", file=sys.stderr)
+        return 1
+    try:
+        sinks = make_sinks(a, model)
+    except (TgllError, OSError, ValueError) as exc:
+        source.close()
+        print(f"tgll-stream: {exc}", file=sys.stderr)
+        return 1
+
+    from ..stream import Pipeline
+    pipe = Pipeline(source, model, hop_s=a.hop, duration_s=a.duration, sinks=sinks)
+    announce(model, a, kind)
+    return run(pipe, a, kind)
 
 
 if __name__ == "__main__":

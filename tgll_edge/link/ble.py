@@ -27,10 +27,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from .blocks import Event, Status
-from .protocol import get_info_command, start_command, stop_command
+from ..errors import LinkError
+from .blocks import Event
+from .protocol import get_info_command
 from .receiver import LinkReceiver
-from .source import LinkError, Source
+from .source import LinkSource
 
 SERVICE_UUID = "7e1a0001-5c1d-4b6e-9a57-2f0c3b8e1d01"
 STREAM_UUID = "7e1a0002-5c1d-4b6e-9a57-2f0c3b8e1d01"
@@ -85,7 +86,7 @@ async def _cancel_other_tasks() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class BleSource(Source):
+class BleSource(LinkSource):
     """Events from a TGLL device over BLE.
 
     target: a name (exact, e.g. ``TGLL-0001``) or an address (``AA:BB:..`` / a macOS UUID).
@@ -100,27 +101,39 @@ class BleSource(Source):
     """
 
     name = "ble"
+    POLL_S = 0.1
+    WRITE_TIMEOUT_S = 5.0
 
     def __init__(self, target: str, *, scan_timeout: float = 10.0, info_timeout: float = 5.0,
                  reconnect: bool = True, max_reconnect_s: float | None = 60.0,
                  backoff: tuple[float, float] = (0.5, 5.0),
                  client_factory: Callable[..., Any] | None = None,
                  find_device: Callable[[str, float], Awaitable[Any]] | None = None):
-        super().__init__()
+        super().__init__(info_timeout=info_timeout, reconnect=reconnect, max_reconnect_s=max_reconnect_s,
+                         backoff=backoff)
         self.target = target
-        self.scan_timeout, self.info_timeout = scan_timeout, info_timeout
-        self.reconnect, self.max_reconnect_s, self.backoff = reconnect, max_reconnect_s, backoff
+        self.scan_timeout = scan_timeout
         self._client_factory = client_factory or bleak_client
         self._find_device = find_device or bleak_find_device
-        self._rx = BleStreamAssembler(request_info=lambda: self._write_soon(get_info_command()))
+        self.receiver = BleStreamAssembler(request_info=self._request_info)
         self._q: queue.Queue = queue.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client = None
         self._generation = 0
-        self._c = {"reconnects": 0, "disconnects": 0, "notifications": 0, "stale_notifications": 0,
-                   "subscriptions": 0}
-        self._pending: list[Event] = []
+        self.counts.update(notifications=0, stale_notifications=0, subscriptions=0)
+
+    @property
+    def describe(self) -> str:
+        return f"BLE {self.target}"
+
+    @property
+    def _detail(self) -> dict:
+        return {"target": self.target}
+
+    @property
+    def _connected(self) -> bool:
+        return self._client is not None
 
     # --- the asyncio side (runs in the loop thread) ----------------------------------
 
@@ -146,14 +159,14 @@ class BleSource(Source):
             dev = await self._find_device(self.target, self.scan_timeout)
         except LinkError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # any backend's scan failure (BleakError, OSError, D-Bus errors)
             raise LinkError(f"BLE scan for {self.target!r} failed: {exc}") from None
         if dev is None:
             raise LinkError(f"BLE device {self.target!r} not found within {self.scan_timeout:g} s")
         return dev
 
-    async def _connect(self) -> None:
-        """Drop the old client, then connect, subscribe and send START with a new generation."""
+    async def _subscribe(self) -> None:
+        """Drop the old client, then connect and subscribe with a new generation."""
         self._generation += 1  # from here on, whatever the old client still delivers is stale
         gen = self._generation
         await self._drop_client()
@@ -162,148 +175,93 @@ class BleSource(Source):
         try:
             await client.connect()
             await client.start_notify(STREAM_UUID, lambda _s, data: self._on_notify(gen, data))
-            await client.write_gatt_char(CONTROL_UUID, start_command(), response=True)
-        except Exception as exc:
-            try:
-                await client.disconnect()
-            except Exception:
-                pass
-            raise LinkError(f"BLE device {self.target!r}: cannot connect/subscribe/start: {exc}") from None
+        except Exception as exc:  # any backend's connect/subscribe failure
+            await _quietly(client.disconnect())
+            raise LinkError(f"BLE device {self.target!r}: cannot connect/subscribe: {exc}") from None
         self._client = client
-        self._c["subscriptions"] += 1
+        self.count("subscriptions")
 
     async def _drop_client(self) -> None:
         client, self._client = self._client, None
         if client is None:
             return
-        try:
-            await client.stop_notify(STREAM_UUID)
-        except Exception:
-            pass
-        try:
-            await client.disconnect()
-        except Exception:
-            pass
+        await _quietly(client.stop_notify(STREAM_UUID))
+        await _quietly(client.disconnect())
 
     def _on_notify(self, gen: int, data) -> None:
         if gen != self._generation:
-            self._c["stale_notifications"] += 1
+            self.count("stale_notifications")
             return
-        self._c["notifications"] += 1
-        self._q.put((bytes(data), time.monotonic()))
+        self.count("notifications")
+        self._q.put(bytes(data))
 
     def _on_disconnect(self, gen: int) -> None:
         if gen == self._generation:
             self._q.put((_DISCONNECTED, gen))
 
-    def _is_disconnect(self, item) -> bool:
-        """A disconnect of the current client? (One from an older client is dropped.)"""
-        return item[0] is _DISCONNECTED and item[1] == self._generation
-
-    async def _write(self, data: bytes) -> None:
-        if self._client is not None:
+    async def _write_async(self, data: bytes) -> None:
+        if self._client is None:
+            raise LinkError(f"BLE device {self.target!r} is not connected")
+        try:
             await self._client.write_gatt_char(CONTROL_UUID, data, response=True)
-
-    def _write_soon(self, data: bytes) -> None:
-        if self._loop is not None:
-            fut = asyncio.run_coroutine_threadsafe(self._write(data), self._loop)
-            fut.add_done_callback(lambda f: f.exception())  # a failed write shows up as a disconnect
-
-    # --- the iterating side ---------------------------------------------------------
-
-    def _open(self) -> None:
-        self._start_loop()
-        try:
-            self._call(self._connect(), timeout=self.scan_timeout + 30)
-            self._wait_for_info()
-        except BaseException:
-            self._shutdown()
+        except LinkError:
             raise
+        except Exception as exc:  # any backend's write failure
+            raise LinkError(f"BLE device {self.target!r}: write failed: {exc}") from None
 
-    def _wait_for_info(self) -> None:
-        """Until INFO arrives (sent after START; asked for with GET_INFO half-way through the wait)."""
-        deadline = time.monotonic() + self.info_timeout
-        nudge_at = deadline - self.info_timeout / 2
-        have = self._rx.timeline.stats["info_packets"]
-        while self._rx.timeline.stats["info_packets"] == have:
-            now = time.monotonic()
-            if now >= deadline:
-                raise LinkError(f"no INFO from BLE device {self.target!r} within {self.info_timeout:g} s")
-            if nudge_at is not None and now >= nudge_at:
-                nudge_at = None
-                self._write_soon(get_info_command())
-            try:
-                item = self._q.get(timeout=min(deadline - now, 0.1))
-            except queue.Empty:
-                continue
-            if item[0] is _DISCONNECTED:
-                if self._is_disconnect(item):
-                    raise LinkError(f"BLE device {self.target!r} disconnected during start-up")
-                continue
-            self._pending += self._rx.notification(*item)
+    # --- the transport LinkSource drives -------------------------------------------
 
-    def _events(self) -> Iterator[Event]:
-        yield Status("connected", f"BLE {self.target}", {"target": self.target})
-        while not self.closed:
-            if self._pending:
-                events, self._pending = self._pending, []
-                yield from events
-                continue
-            try:
-                item = self._q.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if item[0] is _DISCONNECTED:
-                if self.closed:
-                    return
-                if self._is_disconnect(item):
-                    yield from self._recover()
-                continue
-            yield from self._rx.notification(*item)
-
-    def _recover(self) -> Iterator[Event]:
-        self._c["disconnects"] += 1
-        self._rx.disconnected()
-        yield Status("disconnected", f"BLE {self.target} lost", {"target": self.target})
-        if not self.reconnect:
-            raise LinkError(f"BLE device {self.target!r} disconnected; reconnect is off")
-        def connect():
-            self._call(self._connect(), timeout=self.scan_timeout + 30)
-            self._wait_for_info()
-
-        result = self._reconnect(connect, f"BLE device {self.target!r}")
-        if result is None:
-            return
-        attempts, outage = result
-        self._c["reconnects"] += 1
-        yield Status("reconnected", f"BLE {self.target} back after {outage:.1f} s",
-                     {"target": self.target, "attempts": attempts})
-
-    def _counters(self) -> dict:
-        return {**self._rx.stats, **self._c}
-
-    def _shutdown(self) -> None:
+    def _open_transport(self) -> None:
         if self._loop is None:
+            self._start_loop()
+        self._call(self._subscribe(), timeout=self.scan_timeout + 30)
+
+    def _read(self) -> bytes:
+        try:
+            item = self._q.get(timeout=self.POLL_S)
+        except queue.Empty:
+            return b""
+        if isinstance(item, bytes):
+            return item
+        if item[1] == self._generation:  # a disconnect of an older client is dropped
+            raise LinkError(f"BLE device {self.target!r} disconnected")
+        return b""
+
+    def _write(self, data: bytes) -> None:
+        self._call(self._write_async(data), timeout=self.WRITE_TIMEOUT_S)
+
+    def _request_info(self) -> None:
+        """Asked from inside the receiver: written without waiting (a failure shows up as a disconnect)."""
+        if self._loop is not None:
+            fut = asyncio.run_coroutine_threadsafe(self._write_async(get_info_command()), self._loop)
+            fut.add_done_callback(lambda f: f.exception())
+
+    def _disconnect(self) -> None:
+        if self._loop is not None:
+            try:
+                self._call(self._drop_client(), timeout=5)
+            except LinkError:
+                pass
+
+    def _release(self) -> None:
+        """Stop the event loop thread (at close, or when opening failed)."""
+        loop, self._loop = self._loop, None
+        if loop is None:
             return
         try:
-            if self._client is not None:
-                try:
-                    self._call(self._write(stop_command()), timeout=2)
-                except Exception:
-                    pass
-            self._call(self._drop_client(), timeout=5)
-            self._call(_cancel_other_tasks(), timeout=2)
-        except Exception:
+            asyncio.run_coroutine_threadsafe(_cancel_other_tasks(), loop).result(2)
+        except (concurrent.futures.TimeoutError, RuntimeError):
             pass
-        loop, self._loop = self._loop, None
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=2)
             if not self._thread.is_alive():
                 loop.close()
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._shutdown()
+
+async def _quietly(coro) -> None:
+    """Await a BLE teardown step whose failure changes nothing (the link is going anyway)."""
+    try:
+        await coro
+    except Exception:  # any backend's error on a dying connection
+        pass

@@ -11,8 +11,43 @@ so ``index / fs`` is device time in seconds since the stream started.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
+
+
+class GapCause(StrEnum):
+    """Why samples are missing (a ``str``: JSON shows the value)."""
+
+    LINK = "link"                          # sample_index jump: CRC drop, lost bytes
+    DEVICE_OVERFLOW = "device_overflow"    # EVENT code 3
+    DISCONNECT = "disconnect"              # outage estimated from wall-clock time
+    DEVICE_RESET = "device_reset"          # sample_index jumped backward
+    RATE_CHANGE = "rate_change"            # INFO with another fs
+    INFO_CHANGE = "info_change"            # INFO with other channels, labels or scale
+    CYTON_COUNTER = "cyton_counter"        # OpenBCI Cyton sample counter skipped
+    RECORD_BOUNDARY = "record_boundary"    # replay: the next record starts (nothing missing)
+    RECORDING = "recording"                # a recording's gap whose logged cause is lost
+
+
+class StatusKind(StrEnum):
+    """What a Status reports (a ``str``: JSON shows the value)."""
+
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    RECONNECTED = "reconnected"
+    STALLED = "stalled"
+    INFO = "info"
+    WAITING_FOR_INFO = "waiting_for_info"
+    LEAD_OFF = "lead_off"
+    BATTERY = "battery"
+    DEVICE_EVENT = "device_event"
+    DEVICE_RESET = "device_reset"
+    GAP_ESTIMATED = "gap_estimated"
+    NACK = "nack"
+    EMULATOR = "emulator"
+    RECORD = "record"
+    REPLAY = "replay"
 
 
 @dataclass(frozen=True)
@@ -56,15 +91,13 @@ class SampleBlock:
 class Gap:
     """``missing_samples`` per channel were lost before the sample at ``index``.
 
-    ``cause``: "link" (sample_index jump: CRC drop, lost bytes), "device_overflow"
-    (EVENT code 3), "disconnect" (outage estimated from wall-clock time),
-    "device_reset" (sample_index jumped backward), "cyton_counter", ...
+    ``cause``: a :class:`GapCause`.
     """
 
     index: int
     missing_samples: int
     fs: float
-    cause: str
+    cause: GapCause
 
     @property
     def t(self) -> float:
@@ -75,7 +108,7 @@ class Gap:
 class Status:
     """Connects, reconnects, INFO, lead-off changes, battery: for people and logs."""
 
-    kind: str
+    kind: StatusKind
     message: str = ""
     detail: dict = field(default_factory=dict)
 

@@ -24,8 +24,10 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..signal.leads import LEADS_8
-from .blocks import Event, Gap, SampleBlock, Status
-from .source import LinkError, Source
+from ..errors import LinkError
+from .blocks import Event, Gap, GapCause, SampleBlock
+from .serial import SerialPort
+from .source import TransportSource
 
 PACKET_SIZE = 33
 HEADER = 0xA0
@@ -84,7 +86,7 @@ class CytonReceiver:
         self._expect: int | None = None
         self.stats = {"gaps": 0, "missing_samples": 0, "samples": 0, "blocks": 0}
 
-    def feed(self, data: bytes) -> list[Event]:
+    def feed(self, data: bytes, now: float | None = None) -> list[Event]:
         counters, counts = self.decoder.feed(data)
         out: list[Event] = []
         if not len(counters):
@@ -100,13 +102,20 @@ class CytonReceiver:
                 self._block(counts[start:k], out)
             if k < len(counters):
                 missing = int(skips[k])
-                out.append(Gap(self._next, missing, FS, "cyton_counter"))
+                out.append(Gap(self._next, missing, FS, GapCause.CYTON_COUNTER))
                 self._next += missing
                 self.stats["gaps"] += 1
                 self.stats["missing_samples"] += missing
                 start = k
         self._expect = int(counters[-1] + 1) % 256
         return out
+
+    def disconnected(self) -> None:
+        """Nothing to carry over: a Cyton that comes back restarts its counter."""
+
+    @property
+    def all_stats(self) -> dict:
+        return {**self.decoder.stats, **self.stats}
 
     def _block(self, counts: np.ndarray, out: list[Event]) -> None:
         data = (counts.T * self.mv_per_count).astype(np.float32)
@@ -116,7 +125,7 @@ class CytonReceiver:
         self.stats["blocks"] += 1
 
 
-class CytonSource(Source):
+class CytonSource(TransportSource):
     """A Cyton on a serial port (its USB dongle): 's' to stop, 'b' to start streaming.
 
     gain: the ADS1299 gain the channels are set to (default 24, the board default).
@@ -128,58 +137,55 @@ class CytonSource(Source):
 
     def __init__(self, port: str, baud: int = CYTON_BAUD, gain: int = DEFAULT_GAIN, poll_s: float = 0.05,
                  first_data_timeout: float = 3.0):
-        super().__init__()
         if gain not in (1, 2, 4, 6, 8, 12, 24):
             raise ValueError(f"ADS1299 gain must be 1, 2, 4, 6, 8, 12 or 24, got {gain}")
+        super().__init__(reconnect=False, max_reconnect_s=None, backoff=(0.0, 0.0))
         self.port, self.baud, self.poll_s = port, baud, poll_s
         self.first_data_timeout = first_data_timeout
-        self._rx = CytonReceiver(gain)
-        self._ser = None
+        self.receiver = CytonReceiver(gain)
+        self._port = SerialPort(port, baud, poll_s)
 
-    def _open(self) -> None:
-        import serial
+    @property
+    def describe(self) -> str:
+        return f"OpenBCI Cyton on {self.port}"
+
+    @property
+    def _detail(self) -> dict:
+        return {"port": self.port, "fs": FS, "labels": list(LEADS_8)}
+
+    def _connect(self) -> None:
+        """Open the port, stop and flush, start streaming, and wait for the first packet."""
         try:
-            self._ser = serial.Serial(self.port, self.baud, timeout=self.poll_s)
-            self._ser.write(b"s")
+            self._port.open()
+            self._port.write(b"s")
             time.sleep(0.05)
-            self._ser.reset_input_buffer()
-            self._ser.write(b"b")
-        except (serial.SerialException, OSError) as exc:
+            self._port.reset_input()
+            self._port.write(b"b")
+        except LinkError as exc:
+            self._port.close()
             raise LinkError(f"cannot open OpenBCI Cyton on {self.port}: {exc}") from None
-
-    def _events(self) -> Iterator[Event]:
-        import serial
-        yield Status("connected", f"OpenBCI Cyton on {self.port}", {"port": self.port, "fs": FS,
-                                                                   "labels": list(LEADS_8)})
-        t0, seen = time.monotonic(), False
-        while not self.closed:
-            try:
-                data = self._ser.read(1)
-                if data and self._ser.in_waiting:
-                    data += self._ser.read(self._ser.in_waiting)
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                if self.closed:
-                    return
-                raise LinkError(f"OpenBCI Cyton on {self.port} lost: {exc}") from None
-            events = self._rx.feed(data) if data else []
-            if events:
-                seen = True
-            elif not seen and time.monotonic() - t0 > self.first_data_timeout:
+        deadline = time.monotonic() + self.first_data_timeout
+        while self.receiver.decoder.stats["packets"] == 0:
+            if time.monotonic() > deadline:
+                self._port.close()
                 raise LinkError(f"no Cyton packets from {self.port} within {self.first_data_timeout:g} s "
                                 f"after 'b' (is it a Cyton at {self.baud} baud?)")
-            yield from events
+            self._receive()
+
+    def _read(self) -> bytes:
+        if not self._port.is_open:
+            raise LinkError(f"serial port {self.port} is closed")
+        return self._port.read()
+
+    def _write(self, data: bytes) -> None:
+        self._port.write(data)
+
+    def _goodbye(self) -> None:
+        if self._port.is_open:
+            self._write(b"s")
+
+    def _disconnect(self) -> None:
+        self._port.close()
 
     def _counters(self) -> dict:
-        return {**self._rx.decoder.stats, **self._rx.stats}
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        ser, self._ser = self._ser, None
-        if ser is not None:
-            try:
-                ser.write(b"s")
-                ser.close()
-            except Exception:
-                pass
+        return self.receiver.all_stats

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..signal.leads import canonical_lead
-from .blocks import Event, Gap, SampleBlock, Status
+from .blocks import Event, Gap, GapCause, SampleBlock, Status, StatusKind
 from .source import Source
 from .wfdbio import open_record
 
@@ -87,7 +87,7 @@ class ReplaySource(Source):
         self.records = find_records(path)
         self.speed = speed or None
         self.block_s, self.loop = block_s, loop
-        self._c = {"records": 0, "samples": 0, "blocks": 0, "gaps": 0, "missing_samples": 0, "bytes": 0}
+        self.counts.update(records=0, samples=0, blocks=0, gaps=0, missing_samples=0, bytes=0)
 
     def _events(self) -> Iterator[Event]:
         index, fs_prev = 0, None
@@ -100,15 +100,15 @@ class ReplaySource(Source):
                 r = open_record(rec)
                 fs, labels, n_ch, n_total = float(r.fs), _labels(list(r.sig_name)), r.n_sig, r.sig_len
                 scale = _mv_scale(r.units)[:, None]
-                self._c["records"] += 1
-                self._c["bytes"] += n_ch * n_total * 4  # as float32 samples
-                yield Status("record", f"replaying {rec.name}: {n_ch} ch, {fs:g} Hz, "
+                self.counts["records"] += 1
+                self.counts["bytes"] += n_ch * n_total * 4  # as float32 samples
+                yield Status(StatusKind.RECORD, f"replaying {rec.name}: {n_ch} ch, {fs:g} Hz, "
                                        f"{n_total / fs:.1f} s", {"record": str(rec), "fs": fs,
                                                                  "labels": list(labels)})
                 if fs_prev is not None:
                     index = math.ceil(index * fs / fs_prev)
-                    self._c["gaps"] += 1
-                    yield Gap(index, 0, fs, "record_boundary")
+                    self.counts["gaps"] += 1
+                    yield Gap(index, 0, fs, GapCause.RECORD_BOUNDARY)
                 fs_prev = fs
                 step = max(1, round(self.block_s * fs))
                 # read a few seconds at a time (a whole number of blocks): memory stays bounded
@@ -128,10 +128,7 @@ class ReplaySource(Source):
                         n = block.shape[1]
                         index += n
                         played += n / fs
-                        self._c["samples"] += n
-                        self._c["blocks"] += 1
+                        self.counts["samples"] += n
+                        self.counts["blocks"] += 1
             if not self.loop:
                 return
-
-    def _counters(self) -> dict:
-        return dict(self._c)

@@ -8,8 +8,10 @@
         ...
     print(pipe.summary())
 
-Callbacks (``on_window``, ``on_gap``, ``on_status``) are called for each result
-as it is produced, whether or not anyone iterates; ``run()`` drives the
+Sinks (``sinks=[...]``, see ``tgll_edge.stream.sinks.Sink``) see the raw
+blocks, the conditioned signal and every result; callbacks (``on_window``,
+``on_gap``, ``on_status``) are called for each result as it is produced,
+whether or not anyone iterates; ``run()`` drives the
 pipeline to the end for callback-only apps; ``aiter()`` serves asyncio apps
 (the blocking source runs in a worker thread). ``stop()`` is thread- and
 signal-safe: the source is closed and iteration ends after the current event.
@@ -24,9 +26,11 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from ..link.blocks import Gap, SampleBlock, Status
+from ..link.source import as_source
 from ..signal.leads import LEADS_12
 from ..signal.quality import QualitySettings, assess
 from .results import SUMMARY_KEYS, Finding
+from .sinks import Sink
 from .windows import SignalPath, Window
 
 INT24_FULL_SCALE = 2 ** 23 - 1
@@ -35,33 +39,34 @@ INT24_FULL_SCALE = 2 ** 23 - 1
 class Pipeline:
     """Source -> 12 leads -> card preprocessing -> windows -> quality gate -> model -> findings.
 
-    source: an iterable of SampleBlock/Gap/Status (the link sources); its
-    ``stats`` dict and ``close()`` are used when present.
+    source: a :class:`tgll_edge.link.Source` (serial, BLE, Cyton, replay, emulator), or any
+    iterable of SampleBlock/Gap/Status (wrapped in one).
     model: a loaded :class:`tgll_edge.runtime.Model`, a bundle directory, or None
     (the default bundle). hop_s: seconds between window starts (0 < hop <= window).
     duration_s: stop after this many seconds of device time (None: until the source ends).
-    recorder: an object with ``block(SampleBlock)``, ``gap(Gap)``, ``status(Status)``,
-    ``close()`` (e.g. :class:`tgll_edge.stream.Recorder`) that sees every event first.
+    sinks: :class:`tgll_edge.stream.Sink` objects (JSON lines, live view, CSV, a
+    :class:`tgll_edge.stream.Recorder` ...); ``recorder`` is one more sink.
     """
 
     def __init__(self, source: Iterable, model=None, hop_s: float = 5.0, *, artifact: str | None = None,
                  threads: int = 1, quality: QualitySettings | None = None, duration_s: float | None = None,
-                 recorder=None, on_window: Callable | None = None, on_gap: Callable | None = None,
-                 on_status: Callable | None = None):
+                 sinks: Iterable[Sink] = (), recorder: Sink | None = None, on_window: Callable | None = None,
+                 on_gap: Callable | None = None, on_status: Callable | None = None):
         if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             from ..runtime import load_model
             model = load_model(model, artifact=artifact, threads=threads)
         self.model = model
-        self.source = source
+        self.source = as_source(source)
         self.path = SignalPath(model.preprocessor, model.fs, model.n_times, hop_s)
         self.hop_s = hop_s
         self.quality_settings = quality or QualitySettings()
         self.duration_s = duration_s
-        self.recorder = recorder
+        self.sinks: list[Sink] = list(sinks) + ([recorder] if recorder is not None else [])
+        if any(type(s).signal is not Sink.signal for s in self.sinks):
+            self.path.on_signal = self._signal
         self.on_window, self.on_gap, self.on_status = on_window, on_gap, on_status
         self.rail_mv: float | None = None
         self.counts = {"windows": 0, "skipped_windows": 0, "gaps": 0, "missing_samples": 0}
-        self.first_index: int | None = None
         self.last_time = 0.0
         self._stop = threading.Event()
         self._iterating = False
@@ -70,12 +75,7 @@ class Pipeline:
     def stop(self) -> None:
         """End the run after the current event (safe from other threads and signal handlers)."""
         self._stop.set()
-        close = getattr(self.source, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:  # closing a source twice or mid-read must not hide the summary
-                pass
+        self.source.close()
 
     @property
     def stopped(self) -> bool:
@@ -84,7 +84,7 @@ class Pipeline:
     def summary(self) -> dict:
         """Counters for the run so far: the link's (packets, bytes, crc_errors, dropped_bytes)
         and the pipeline's (gaps and missing_samples as reported, windows, skipped_windows)."""
-        stats = dict(getattr(self.source, "stats", {}) or {})
+        stats = self.source.stats
         out = {"type": "summary"}
         for key in SUMMARY_KEYS:
             out[key] = int(self.counts[key] if key in self.counts else stats.get(key, 0))
@@ -96,15 +96,21 @@ class Pipeline:
         if self._iterating:
             raise RuntimeError("a Pipeline can be iterated only once")
         self._iterating = True
+        for sink in self.sinks:
+            sink.start(self)
         try:
             for event in self.source:
                 arrival = time.perf_counter()
                 if isinstance(event, SampleBlock):
-                    yield from self._block(event, arrival)
+                    results = self._block(event, arrival)
                 elif isinstance(event, Gap):
-                    yield self._gap(event)
-                elif isinstance(event, Status):
-                    yield self._status(event)
+                    results = [self._gap(event)]
+                else:
+                    results = [self._status(event)]
+                for result in results:
+                    for sink in self.sinks:
+                        sink(result)
+                    yield result
                 if self._stop.is_set() or self._duration_done():
                     break
         except (OSError, ValueError):
@@ -112,14 +118,24 @@ class Pipeline:
                 raise
         finally:
             self._stop.set()
-            if self.recorder is not None:
-                self.recorder.close()
-            close = getattr(self.source, "close", None)
-            if close is not None:
+            self.source.close()
+            self._finish_sinks()
+
+    def _finish_sinks(self) -> None:
+        """Every sink gets the summary and is closed, even when one of them fails."""
+        summary, error = self.summary(), None
+        for sink in self.sinks:
+            try:
+                sink.summary(summary)
+            except OSError as exc:
+                error = error or exc
+            finally:
                 try:
-                    close()
-                except Exception:
-                    pass
+                    sink.close()
+                except OSError as exc:
+                    error = error or exc
+        if error is not None:
+            raise error
 
     def run(self) -> dict:
         """Drive the pipeline to the end (callbacks see every result); return the summary."""
@@ -166,8 +182,6 @@ class Pipeline:
         return self.duration_s is not None and self.last_time >= self.duration_s
 
     def _gap(self, gap: Gap) -> Gap:
-        if self.recorder is not None:
-            self.recorder.gap(gap)
         self.path.gap(gap)
         self.counts["gaps"] += 1
         self.counts["missing_samples"] += int(gap.missing_samples)
@@ -176,8 +190,6 @@ class Pipeline:
         return gap
 
     def _status(self, status: Status) -> Status:
-        if self.recorder is not None:
-            self.recorder.status(status)
         detail = status.detail or {}
         uv = detail.get("uv_per_count")
         if uv:
@@ -186,15 +198,16 @@ class Pipeline:
             self.on_status(status)
         return status
 
-    def _block(self, block: SampleBlock, arrival: float):
-        if self.recorder is not None:
-            self.recorder.block(block)
-        if self.first_index is None:
-            self.first_index = block.index
+    def _block(self, block: SampleBlock, arrival: float) -> list[Finding]:
+        for sink in self.sinks:
+            sink.block(block)
         self.last_time = max(self.last_time, block.t_end)
         windows = self.path.push(block, arrival)
-        if windows:
-            yield from self.evaluate(windows)
+        return self.evaluate(windows) if windows else []
+
+    def _signal(self, t_start: float, fs: float, data: np.ndarray) -> None:
+        for sink in self.sinks:
+            sink.signal(t_start, fs, data)
 
     def evaluate(self, windows: list[Window]) -> list[Finding]:
         """Quality-gate a batch of windows, run the model once on those that pass."""

@@ -28,9 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..link.blocks import Gap, SampleBlock, Status
+from ..link.blocks import Gap, GapCause, SampleBlock, Status, StatusKind
+from ..link.source import Source
 from ..link.wfdbio import open_record
 from .results import to_json
+from .sinks import Sink
 
 MASTER = "recording"
 LAYOUT = "layout"
@@ -88,7 +90,7 @@ class _Segment:
         self.file.close()
 
 
-class Recorder:
+class Recorder(Sink):
     """Writes a stream's events into ``directory`` (created; must be empty or new)."""
 
     def __init__(self, directory: str | Path, flush_s: float = 1.0):
@@ -108,6 +110,12 @@ class Recorder:
 
     def _event(self, obj: dict) -> None:
         self.events.write(json.dumps(obj) + "\n")
+
+    def __call__(self, result) -> None:
+        if isinstance(result, Gap):
+            self.gap(result)
+        elif isinstance(result, Status):
+            self.status(result)
 
     def status(self, status: Status) -> None:
         uv = (status.detail or {}).get("uv_per_count")
@@ -209,14 +217,17 @@ def is_recording(path: str | Path) -> bool:
     return p.is_dir() and (p / f"{MASTER}.hea").is_file() and (p / "events.jsonl").is_file()
 
 
-class RecordingSource:
+class RecordingSource(Source):
     """Replays a :class:`Recorder` directory with its gaps, gap causes and lead-off masks.
 
     speed: 1.0 = real time, N = N times faster, None = as fast as possible.
     block: samples per SampleBlock (40 = one 8-channel DATA packet).
     """
 
+    name = "recording"
+
     def __init__(self, directory: str | Path, speed: float | None = None, block: int = 40):
+        super().__init__()
         self.dir = Path(directory)
         if not is_recording(self.dir):
             raise ValueError(f"{self.dir} is not a tgll-stream recording (no {MASTER}.hea + events.jsonl)")
@@ -225,37 +236,31 @@ class RecordingSource:
         self.fs = float(lines[0][2])
         self.parts = [(name, int(n)) for name, n in lines[1:] if name != LAYOUT]
         self.events = [json.loads(ln) for ln in (self.dir / "events.jsonl").read_text().splitlines() if ln.strip()]
-        self.stats = {"packets": 0, "bytes": 0, "crc_errors": 0, "dropped_bytes": 0, "gaps": 0,
-                      "missing_samples": 0, "blocks": 0}
-        self._closed = False
 
-    def close(self) -> None:
-        self._closed = True
-
-    def __iter__(self):
+    def _events(self):
         gaps = [e for e in self.events if e.get("type") == "gap"]
         lead_offs = sorted(((e["index"], e["mask"]) for e in self.events if e.get("type") == "lead_off"))
         index, t0, mask = 0, time.monotonic(), 0
-        yield Status("replay", f"replaying recording {self.dir}", {"fs": self.fs, "path": str(self.dir)})
+        yield Status(StatusKind.REPLAY, f"replaying recording {self.dir}", {"fs": self.fs, "path": str(self.dir)})
         info = next((e for e in self.events if e.get("type") == "status" and e.get("kind") == "info"), None)
         if info is not None:  # the device's INFO: its scale (ADC rails, recording resolution) applies again
-            yield Status("info", info.get("message", ""), dict(info.get("detail") or {}))
+            yield Status(StatusKind.INFO, info.get("message", ""), dict(info.get("detail") or {}))
         for name, n in self.parts:
-            if self._closed:
+            if self.closed:
                 return
             if name == "~":
                 if not gaps and index > 0:  # a recording without its log: the gap's cause is unknown
-                    self.stats["gaps"] += 1
-                    self.stats["missing_samples"] += n
-                    yield Gap(index + n, n, self.fs, "recording")
+                    self.count("gaps")
+                    self.count("missing_samples", n)
+                    yield Gap(index + n, n, self.fs, GapCause.RECORDING)
                 index += n
                 continue
             # the logged gaps before this run, in order (also those that lost no samples)
             while gaps and gaps[0]["index"] <= index:
                 g = gaps.pop(0)
-                self.stats["gaps"] += 1
-                self.stats["missing_samples"] += int(g["missing_samples"])
-                yield Gap(int(g["index"]), int(g["missing_samples"]), float(g["fs"]), g["cause"])
+                self.count("gaps")
+                self.count("missing_samples", int(g["missing_samples"]))
+                yield Gap(int(g["index"]), int(g["missing_samples"]), float(g["fs"]), GapCause(g["cause"]))
             rec = open_record(self.dir / name)
             labels = tuple(rec.sig_name)
             # a few thousand samples at a time (whole blocks): memory stays bounded
@@ -263,7 +268,7 @@ class RecordingSource:
             for first in range(0, rec.sig_len, per_read):
                 x = rec.read(first, per_read).astype(np.float32)
                 for b in range(0, x.shape[1], self.block):
-                    if self._closed:
+                    if self.closed:
                         return
                     i = index + first + b
                     while lead_offs and lead_offs[0][0] <= i:
@@ -274,12 +279,12 @@ class RecordingSource:
                         delay = due - time.monotonic()
                         if delay > 0:
                             time.sleep(delay)
-                    self.stats["blocks"] += 1
+                    self.count("blocks")
                     yield SampleBlock(i, self.fs, np.ascontiguousarray(chunk), labels, mask)
             index += n
         for g in gaps:  # gaps after the last run
-            if self._closed:
+            if self.closed:
                 return
-            self.stats["gaps"] += 1
-            self.stats["missing_samples"] += int(g["missing_samples"])
-            yield Gap(int(g["index"]), int(g["missing_samples"]), float(g["fs"]), g["cause"])
+            self.count("gaps")
+            self.count("missing_samples", int(g["missing_samples"]))
+            yield Gap(int(g["index"]), int(g["missing_samples"]), float(g["fs"]), GapCause(g["cause"]))

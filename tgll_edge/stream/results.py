@@ -1,4 +1,4 @@
-"""What the pipeline reports, and its JSON-lines form (issue 4, item 5)."""
+"""What the pipeline reports, and its JSON-lines form."""
 from __future__ import annotations
 
 import math

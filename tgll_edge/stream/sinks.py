@@ -1,16 +1,47 @@
-"""Where results go: JSON lines, a live view for a person, CSV."""
+"""Where results go: the one shape every sink has, and the JSON-lines, live-view and CSV sinks.
+
+A sink is handed to ``Pipeline(..., sinks=[...])``. Every hook is optional (the
+base class makes each a no-op), and none may block the pipeline: a sink that
+feeds a slow consumer drops frames and counts them, or queues to disk.
+"""
 from __future__ import annotations
 
 import csv
 import json
 import sys
 
-from ..link.blocks import Gap, Status
+from ..link.blocks import Gap, SampleBlock, Status
 from .results import Finding, to_json
 
 
-class JsonLinesSink:
-    """One JSON object per line (issue 4 item 5), flushed per line for pipes."""
+class Sink:
+    """What the pipeline calls, in this order: ``start`` once; then, as the stream goes,
+    ``block`` (raw device samples), ``signal`` (conditioned samples) and ``__call__``
+    (each result); ``summary`` once at the end, then ``close``."""
+
+    def start(self, pipeline) -> None:
+        """Before the first event; ``pipeline.model`` (labels, thresholds, fs, card) and
+        ``pipeline.summary()`` are available from here on."""
+
+    def block(self, block: SampleBlock) -> None:
+        """Raw samples as the device sent them: mV at the device rate, with lead-off bits."""
+
+    def signal(self, t_start: float, fs: float, data) -> None:
+        """Conditioned 12-lead signal (mV, ``LEADS_12`` order) at the model rate: a chunk
+        contiguous with the previous one unless a Gap came in between."""
+
+    def __call__(self, result) -> None:
+        """A Finding, Gap or Status."""
+
+    def summary(self, summary: dict) -> None:
+        """The run's counters, once at the end."""
+
+    def close(self) -> None:
+        """Release files and connections; called once, after ``summary``."""
+
+
+class JsonLinesSink(Sink):
+    """One JSON object per line, flushed per line for pipes."""
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
@@ -32,7 +63,7 @@ def _clock(t: float) -> str:
     return f"{h:d}:{m:02d}:{s:04.1f}" if h else f"{m:02d}:{s:04.1f}"
 
 
-class LiveView:
+class LiveView(Sink):
     """Readable lines for a person at a terminal: one per window, plus gaps and status.
 
     A window line: its device-time span, the findings at or above threshold with
@@ -40,17 +71,24 @@ class LiveView:
     latency. Every ``status_every`` windows a status line with the link counters.
     """
 
-    def __init__(self, stream=None, summary_fn=None, status_every: int = 6, labels=None):
+    def __init__(self, stream=None, summary_fn=None, status_every: int = 6, quiet: bool = False):
         self.stream = stream or sys.stdout
         self.summary_fn = summary_fn
+        self.quiet = quiet  # only the summary
         self.status_every = status_every
         self.n = 0
+
+    def start(self, pipeline) -> None:
+        if self.summary_fn is None:
+            self.summary_fn = pipeline.summary
 
     def _out(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
 
     def __call__(self, result) -> None:
+        if self.quiet:
+            return
         if isinstance(result, Finding):
             self.n += 1
             self._out(self.window_line(result))
@@ -89,7 +127,7 @@ class LiveView:
                   + f"; {summary.get('device_seconds', 0):.1f} s of device time")
 
 
-class CsvSink:
+class CsvSink(Sink):
     """One row per window: times, quality, findings, each label's probability."""
 
     def __init__(self, path, labels):

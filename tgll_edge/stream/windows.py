@@ -22,7 +22,8 @@ device sample at its last output sample's nominal time has arrived.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,7 +45,6 @@ class Window:
     channel_labels: tuple
     arrival: float = 0.0        # perf_counter() when the block completing the window arrived
     quality: object = None
-    extra: dict = field(default_factory=dict)
 
 
 class SignalPath:
@@ -52,8 +52,11 @@ class SignalPath:
 
     ``preprocessor_factory(fs_in)`` returns a fresh Preprocessor for the card
     (``Model.preprocessor``); ``fs``/``n_times`` are the card's; ``hop_s`` the
-    window hop in seconds.
+    window hop in seconds. ``on_signal(t_start, fs, data)``, when set, sees every
+    conditioned chunk (mV at the card's fs) as it is produced.
     """
+
+    on_signal: Callable[[float, float, np.ndarray], None] | None = None
 
     def __init__(self, preprocessor_factory, fs: float, n_times: int, hop_s: float = 5.0):
         self.preprocessor_factory = preprocessor_factory
@@ -66,7 +69,6 @@ class SignalPath:
         self.fs_in: float | None = None
         self.labels: tuple | None = None
         self.pre = None
-        self.resets = 0
         self._reset_run(None)
 
     # -- state --------------------------------------------------------------------
@@ -106,7 +108,6 @@ class SignalPath:
 
     def gap(self, gap: Gap) -> None:
         """A Gap: the next block starts a new contiguous run."""
-        self.resets += 1
         self._reset_run(None)
 
     # -- processing ---------------------------------------------------------------
@@ -120,7 +121,6 @@ class SignalPath:
         elif block.index != self.expected:
             # a discontinuity no Gap announced (device reset, a source without gap
             # events): never concatenate across it
-            self.resets += 1
             self._reset_run(block.index)
         self.expected = block.index + block.n
         data = block.data
@@ -142,6 +142,8 @@ class SignalPath:
         self.lo_ring.extend(np.full(n, block.lead_off, dtype=np.uint32))
         self.n_in += n
         m = y.shape[1]
+        if self.on_signal is not None and m:
+            self.on_signal(self.run_start / self.fs_in + self.n_out / self.fs, self.fs, y)
         self.ring.extend(y)
         self.n_out += m
         while self.next_end <= self.n_out:
