@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "fsync'ed every second); replay it with --replay DIR")
     run.add_argument("--csv", metavar="FILE", default=None, help="also write one CSV row per window to FILE")
     run.add_argument("--quiet", action="store_true", help="without --json: print only the summary")
+    from ..dashboard.cli import add_arguments as add_dashboard_arguments
+    add_dashboard_arguments(p)
     return p
 
 
@@ -216,6 +218,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     kind = check_args(p, a)
     model = load_checked_model(p, a)
+    from ..dashboard.cli import sinks_from_args as dashboard_sinks
+    dashboard = dashboard_sinks(a, p)  # listening now: a busy address exits 2 before the stream starts
     try:
         source = make_source(kind, a)
     except ImportError as exc:
@@ -232,7 +236,7 @@ def main(argv=None) -> int:
         return 1
 
     from ..stream import Pipeline
-    pipe = Pipeline(source, model, hop_s=a.hop, duration_s=a.duration, sinks=sinks)
+    pipe = Pipeline(source, model, hop_s=a.hop, duration_s=a.duration, sinks=sinks + dashboard)
     announce(model, a, kind)
     return run(pipe, a, kind)
 
