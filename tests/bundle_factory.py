@@ -1,8 +1,12 @@
-"""A small torch-free model bundle for runtime/CLI tests (onnx.helper, seeded weights).
+"""The tests' one builder of fake model bundles, torch-free (onnx.helper, seeded weights).
 
-The model is Conv1d(12->4, k=5) -> ReLU -> global average -> Linear(4->5):
-every lead and every sample moves the outputs, so a scaling, lead-order or
-windowing mistake changes the probabilities.
+Two models, each such that every lead and every sample moves the outputs, so a
+scaling, lead-order, windowing or timing mistake changes the probabilities:
+
+- ``make_bundle``: Conv1d(12->4, k=5) -> ReLU -> global average -> Linear(4->5),
+  with a numpy oracle (``reference_logits``); for the runtime and CLI tests;
+- ``make_tiny_bundle``: linear in its input (logits = flatten(x_scaled) @ W + b),
+  any window length and rate; for the streaming tests.
 """
 from __future__ import annotations
 
@@ -54,25 +58,64 @@ def make_onnx(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def make_card(artifacts: dict, default: str, n_times: int = 1000, fs: int = 100) -> dict:
+def make_card(artifacts: dict, default: str, n_times: int = 1000, fs: int = 100, *, name: str = "tiny-conv-test",
+              scaler: dict | None = None, settings: dict | None = None,
+              note: str = "random test model, not trained") -> dict:
     from tgll_edge.bundle import ATTRIBUTION
     from tgll_edge.signal.preprocess import DEFAULT_SETTINGS
 
-    return {"schema": 1, "name": "tiny-conv-test", "task": "superdiagnostic", "labels": LABELS,
+    return {"schema": 1, "name": name, "task": "superdiagnostic", "labels": LABELS,
             "fs": fs, "n_times": n_times, "leads": LEADS_12,
             "input": {"name": "x", "layout": ["batch", "lead", "time"], "dtype": "float32", "units": "scaled"},
-            "scaler": dict(SCALER), "preprocessing": {**DEFAULT_SETTINGS, "fs": fs}, "output": "logits",
-            "thresholds": {lab: 0.5 for lab in LABELS}, "artifacts": artifacts, "default_artifact": default,
-            "provenance": {"note": "random test model, not trained"}, "attribution": ATTRIBUTION}
+            "scaler": dict(scaler or SCALER), "preprocessing": settings or {**DEFAULT_SETTINGS, "fs": fs},
+            "output": "logits", "thresholds": {lab: 0.5 for lab in LABELS}, "artifacts": artifacts,
+            "default_artifact": default, "provenance": {"note": note}, "attribution": ATTRIBUTION}
+
+
+def _write_bundle(out: Path, path: Path, **card) -> Path:
+    from tgll_edge.bundle import artifact_entry, write_card
+
+    metrics = {"val_macro_auc": None, "test_macro_auc": None, "max_abs_prob_diff": 0.0}
+    write_card(out, make_card({"onnx_fp32": artifact_entry(path, "onnx", "fp32", metrics)}, "onnx_fp32", **card))
+    return out
 
 
 def make_bundle(out_dir, seed: int = 0) -> Path:
-    """A bundle with one artifact, onnx_fp32 (torch-free)."""
-    from tgll_edge.bundle import artifact_entry, write_card
-
+    """A bundle with one artifact, onnx_fp32: the conv model."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = make_onnx(out / "model_fp32.onnx", seed)
-    metrics = {"val_macro_auc": None, "test_macro_auc": None, "max_abs_prob_diff": 0.0}
-    write_card(out, make_card({"onnx_fp32": artifact_entry(path, "onnx", "fp32", metrics)}, "onnx_fp32"))
-    return out
+    return _write_bundle(out, make_onnx(out / "model_fp32.onnx", seed))
+
+
+def make_linear_onnx(path: Path, n_times: int, seed: int = 0) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    n_in = 12 * n_times
+    w = (rng.standard_normal((n_in, len(LABELS))) / np.sqrt(n_in) * 1.5).astype(np.float32)
+    b = np.zeros(len(LABELS), dtype=np.float32)
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["flat"]),
+             helper.make_node("MatMul", ["flat", "w"], ["mm"]),
+             helper.make_node("Add", ["mm", "b"], ["logits"])]
+    graph = helper.make_graph(
+        nodes, "tiny_linear", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 12, n_times])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(LABELS)])],
+        initializer=[numpy_helper.from_array(np.array([-1, n_in], dtype=np.int64), "shape"),
+                     numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def make_tiny_bundle(out_dir, n_times: int = 1000, fs: int = 100, seed: int = 0,
+                     settings: dict | None = None) -> Path:
+    """A bundle with one artifact, onnx_fp32: the linear model, for any window and rate."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = make_linear_onnx(out / "model_fp32.onnx", n_times, seed)
+    return _write_bundle(out, path, n_times=n_times, fs=fs, name="tiny-linear-test",
+                         scaler={"mean": 0.0, "std": 0.25}, settings=settings,
+                         note="random linear test model, not trained; for tests only")

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "stream"))
-from tiny_bundle import make_tiny_bundle  # noqa: E402
+from bundle_factory import make_tiny_bundle
 
 
 def test_gateway_app_replays_the_bundled_record(tmp_path):

@@ -1,14 +1,12 @@
 """onnxruntime and LiteRT backends behind one interface; int8 I/O quantization in LiteRT."""
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bundle_factory import make_onnx, reference_logits  # noqa: E402
-from tgll_edge.backends import open_backend  # noqa: E402
-from tgll_edge.backends.litert import dequantize, quantize  # noqa: E402
+from bundle_factory import make_onnx, reference_logits
+from tgll_edge.backends import open_backend
+from tgll_edge.backends.litert import dequantize, quantize
 
 pytest.importorskip("ai_edge_litert")
 

@@ -1,9 +1,8 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bundle_factory import make_bundle  # noqa: E402
-from tgll_edge.cli.info import main  # noqa: E402
+from bundle_factory import make_bundle
+from tgll_edge.cli.info import main
 
 
 def test_info_prints_card_table(tmp_path, capsys):

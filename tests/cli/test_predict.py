@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import wfdb
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bundle_factory import LABELS, make_bundle  # noqa: E402
-from tgll_edge.cli.predict import main  # noqa: E402
-from tgll_edge.runtime import load_model  # noqa: E402
-from tgll_edge.signal.leads import LEADS_8, LEADS_12  # noqa: E402
+from bundle_factory import LABELS, make_bundle
+from tgll_edge.cli.predict import main
+from tgll_edge.runtime import load_model
+from tgll_edge.signal.leads import LEADS_8, LEADS_12
 
 # PTB-XL record 1 at 500 Hz (shipped in the package; see its ATTRIBUTION.md)
 RECORD = Path(__file__).resolve().parents[2] / "tgll_edge" / "data" / "records" / "00001_hr"

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "stream"))
-from streamkit import synthetic_ecg, with_gaps  # noqa: E402
-from tiny_bundle import make_tiny_bundle  # noqa: E402
+from streamkit import synthetic_ecg, with_gaps
+from bundle_factory import make_tiny_bundle
 
-from tgll_edge.cli.stream import main  # noqa: E402
-from tgll_edge.link.blocks import Gap, SampleBlock, Status  # noqa: E402
-from tgll_edge.stream import Recorder  # noqa: E402
+from tgll_edge.cli.stream import main
+from tgll_edge.link.blocks import Gap, SampleBlock, Status
+from tgll_edge.stream import Recorder
 
 WINDOW_KEYS = {"type", "t_start", "t_end", "probabilities", "labels", "quality", "latency_ms"}
 GAP_KEYS = {"type", "t", "missing_samples", "cause"}

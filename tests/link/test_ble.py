@@ -10,7 +10,6 @@
    packets reassembled across notifications, a disconnect forced by the device, reconnect
    and re-subscribe with one live subscription only, the outage as a Gap.
 """
-import sys
 import threading
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from tgll_edge.link.protocol import Data, EventCode, EventMsg, encode_data_paylo
 from tgll_edge.link.source import LinkError
 from tgll_edge.signal.leads import LEADS_8
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 pytestmark = pytest.mark.timeout(60)
 

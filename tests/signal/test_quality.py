@@ -1,15 +1,13 @@
 """The quality gate flags each fault on the lead it happens on, and skips only severe windows."""
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "stream"))
-from streamkit import synthetic_ecg  # noqa: E402
+from streamkit import synthetic_ecg
 
-from tgll_edge.signal.leads import LEADS_8, LEADS_12, derive_12  # noqa: E402
-from tgll_edge.signal.quality import QualitySettings, assess  # noqa: E402
+from tgll_edge.signal.leads import LEADS_8, LEADS_12, derive_12
+from tgll_edge.signal.quality import QualitySettings, assess
 
 FS = 500.0
 

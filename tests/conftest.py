@@ -1,11 +1,9 @@
-import sys
-from pathlib import Path
-
+"""Shared fixtures. Helper modules (bundle_factory, streamkit, virtual_ble, the tools) are
+importable by name: pyproject's ``[tool.pytest.ini_options] pythonpath`` puts their folders
+on the path."""
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from tiny_bundle import make_tiny_bundle  # noqa: E402
+from bundle_factory import make_tiny_bundle
 
 
 @pytest.fixture(scope="session")
