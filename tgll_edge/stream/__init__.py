@@ -8,8 +8,8 @@ from .pipeline import Pipeline
 from .recorder import Recorder, RecordingSource, is_recording
 from .results import SUMMARY_KEYS, Finding, to_json
 from .ring import RingBuffer
-from .sinks import CsvSink, JsonLinesSink, LiveView
+from .sinks import CsvSink, JsonLinesSink, LiveView, Sink
 from .windows import SignalPath, Window
 
 __all__ = ["Pipeline", "Finding", "to_json", "SUMMARY_KEYS", "Recorder", "RecordingSource", "is_recording",
-           "RingBuffer", "SignalPath", "Window", "JsonLinesSink", "LiveView", "CsvSink"]
+           "RingBuffer", "SignalPath", "Window", "Sink", "JsonLinesSink", "LiveView", "CsvSink"]

@@ -1,6 +1,6 @@
 """The gateway pipeline: a source's events in, findings out.
 
-    from tgll_edge.link import ReplaySource          # or SerialSource, BleSource, CytonSource
+    from tgll_edge.link.replay import ReplaySource   # or serial.SerialSource, ble.BleSource, cyton.CytonSource
     from tgll_edge.stream import Pipeline
 
     pipe = Pipeline(ReplaySource("record"), hop_s=5.0)   # default bundle
