@@ -160,6 +160,8 @@ def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]
         host, port = text[1:end], text[end + 2:]
     elif ":" in text:
         host, port = text.rsplit(":", 1)
+        if ":" in host:
+            raise ValueError(f"an IPv6 host goes in brackets: [HOST]:PORT, got {text!r}")
         host = host or default_host
     if not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"port must be a number 0..65535, got {port!r}")
@@ -238,6 +240,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         try:
             self.connection.settimeout(self.dash.send_timeout)
+            if self.dash.send_buffer:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, int(self.dash.send_buffer))
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-store")
@@ -281,8 +285,10 @@ class DashboardServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str | None = None, *,
-                 rate: float = 10.0, queue_frames: int = 8, max_clients: int = 16, send_timeout: float = 20.0):
+                 rate: float = 10.0, queue_frames: int = 8, max_clients: int = 16, send_timeout: float = 20.0,
+                 send_buffer: int | None = None):
         self.host, self.token = host, token or None
+        self.send_buffer = send_buffer  # SO_SNDBUF for event streams (None: the kernel's); tests make it small
         self.rate = float(rate)
         self.send_timeout = send_timeout
         self.hub = Hub(queue_frames, max_clients)

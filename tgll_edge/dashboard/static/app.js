@@ -134,6 +134,7 @@
     const states = (S.live && S.live.leads) || {};
     const drawn = {};
     LEADS.forEach((l) => { drawn[l] = 0; });
+    let gapBands = 0;
     if (S.buf) {
       const L = S.L, fs = S.fs, kStart = S.kEnd - L;
       const li = {}; LEADS.forEach((l, i) => { li[l] = i; });
@@ -149,6 +150,7 @@
           if (b < a) continue;
           const xa = x0 + (a - kStart - j0) / fs * MM_PER_S * pxmm, xb = x0 + (b - kStart - j0) / fs * MM_PER_S * pxmm;
           ctx.fillRect(xa, p.y * pxmm, Math.max(2, xb - xa), p.h * pxmm);
+          gapBands++;
         }
         const b = S.buf[li[p.lead]];
         ctx.save();
@@ -178,6 +180,7 @@
       ctx.fillStyle = '#6b7280'; ctx.font = '14px system-ui, sans-serif';
       ctx.fillText('waiting for signal...', 12, 24);
     }
+    S.gapBands = gapBands;
     return drawn;
   }
 
@@ -281,7 +284,7 @@
     });
     if (list.length) {
       ctx.fillStyle = '#6b7280';
-      ctx.fillText(`${list[0].t_start.toFixed(0)} s`, left, hCss - 4);
+      ctx.fillText(`${list[0].t_start.toFixed(0)} s`, left + (N - list.length) * w, hCss - 4);
       const last = list[list.length - 1];
       const t = `${last.t_end.toFixed(0)} s`;
       ctx.fillText(t, widthCss - ctx.measureText(t).width - 2, hCss - 4);
