@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from .blocks import DeviceInfo, Event, Gap, SampleBlock, Status
+from .blocks import DeviceInfo, Event, Gap, GapCause, SampleBlock, Status, StatusKind
 from .codes import AckStatus, EventCode, PacketType
 from .packet import Packet
 from .payloads import Ack, Data, EventMsg, int24_to_int32
@@ -80,10 +80,6 @@ class Timeline:
         self._run_n = 0
         self._run_index = 0
 
-    @property
-    def next_index(self) -> int:
-        return self._next
-
     # --- link events from the source ----------------------------------------
 
     def disconnected(self) -> None:
@@ -111,7 +107,7 @@ class Timeline:
             elif p.type == PacketType.ACK:
                 body: Ack = p.body
                 if body.status != AckStatus.OK:
-                    out.append(Status("nack", f"device refused command {body.command} (status {body.status})",
+                    out.append(Status(StatusKind.NACK, f"device refused command {body.command} (status {body.status})",
                                       {"command": body.command, "status": body.status}))
             # COMMAND from a device is meaningless to the host: ignored.
         self._flush(out)
@@ -133,7 +129,7 @@ class Timeline:
             self.request_info()
         if not self._waiting_status:
             self._waiting_status = True
-            out.append(Status("waiting_for_info", why))
+            out.append(Status(StatusKind.WAITING_FOR_INFO, why))
 
     def _info(self, info: DeviceInfo, out: list[Event]) -> None:
         self.stats["info_packets"] += 1
@@ -141,7 +137,7 @@ class Timeline:
         self._waiting_status = False
         if old == info:
             return
-        out.append(Status("info", f"{info.device_id or 'device'} {info.n_channels} ch at {info.fs:g} Hz, "
+        out.append(Status(StatusKind.INFO, f"{info.device_id or 'device'} {info.n_channels} ch at {info.fs:g} Hz, "
                                   f"{info.uv_per_count:.6g} uV/count, firmware {info.firmware or '?'}",
                           {"fs": info.fs, "n_channels": info.n_channels, "uv_per_count": info.uv_per_count,
                            "lead_set": info.lead_set, "labels": list(info.labels),
@@ -150,10 +146,10 @@ class Timeline:
             return
         if old.fs != info.fs:
             self._next = math.ceil(self._next * info.fs / old.fs)
-            self._gap(0, "rate_change", out)
+            self._gap(0, GapCause.RATE_CHANGE, out)
         elif (old.n_channels, old.labels, old.uv_per_count, old.lead_set) != \
                 (info.n_channels, info.labels, info.uv_per_count, info.lead_set):
-            self._gap(0, "info_change", out)
+            self._gap(0, GapCause.INFO_CHANGE, out)
 
     def _event(self, ev: EventMsg, out: list[Event]) -> None:
         if ev.code == EventCode.DEVICE_OVERFLOW:
@@ -163,13 +159,13 @@ class Timeline:
             self.stats["device_resets"] += 1
             if self._started:
                 self._reset_pending = True
-            out.append(Status("device_reset", "device reported a reset"))
+            out.append(Status(StatusKind.DEVICE_RESET, "device reported a reset"))
         elif ev.code == EventCode.LEAD_OFF:
             self._set_lead_off(ev.value & 0xFFFF, out)
         elif ev.code == EventCode.BATTERY_MV:
-            out.append(Status("battery", f"battery {ev.value} mV", {"millivolts": ev.value}))
+            out.append(Status(StatusKind.BATTERY, f"battery {ev.value} mV", {"millivolts": ev.value}))
         else:
-            out.append(Status("device_event", f"event code {ev.code} value {ev.value}",
+            out.append(Status(StatusKind.DEVICE_EVENT, f"event code {ev.code} value {ev.value}",
                               {"code": ev.code, "value": ev.value}))
 
     def _set_lead_off(self, mask: int, out: list[Event]) -> None:
@@ -178,10 +174,10 @@ class Timeline:
         self._lead_off = mask
         labels = self.info.labels if self.info else ()
         off = lead_names(mask, labels)
-        out.append(Status("lead_off", "electrodes off: " + (", ".join(off) if off else "none"),
+        out.append(Status(StatusKind.LEAD_OFF, "electrodes off: " + (", ".join(off) if off else "none"),
                           {"mask": mask, "leads": off}))
 
-    def _gap(self, missing: int, cause: str, out: list[Event]) -> None:
+    def _gap(self, missing: int, cause: GapCause, out: list[Event]) -> None:
         out.append(Gap(self._next, missing, self.info.fs, cause))
         self._next += missing
         self.stats["gaps"] += 1
@@ -203,13 +199,13 @@ class Timeline:
             self._started = True
         elif self._reset_pending or self._expect is None:
             self._flush(out)
-            self._restart(body.n_samples, now, "device_reset", out)
+            self._restart(body.n_samples, now, GapCause.DEVICE_RESET, out)
         else:
             delta = (s - self._expect) % U32
             if delta >= U32 // 2:  # backward: the device restarted
                 self._flush(out)
                 self.stats["device_resets"] += 1
-                self._restart(body.n_samples, now, "device_reset", out)
+                self._restart(body.n_samples, now, GapCause.DEVICE_RESET, out)
             elif delta:
                 self._flush(out)
                 self._forward_gap(delta, out)
@@ -229,27 +225,27 @@ class Timeline:
 
     def _forward_gap(self, delta: int, out: list[Event]) -> None:
         if self._disconnected:
-            self._gap(delta, "disconnect", out)
+            self._gap(delta, GapCause.DISCONNECT, out)
             self._pending_overflow = 0
             return
         ov = min(self._pending_overflow, delta)
         if ov:
             self.stats["overflow_samples"] += ov
-            self._gap(ov, "device_overflow", out)
+            self._gap(ov, GapCause.DEVICE_OVERFLOW, out)
         if self._pending_overflow > ov:
             self.stats["overflow_unmatched"] += self._pending_overflow - ov
         self._pending_overflow = 0
         if delta > ov:
-            self._gap(delta - ov, "link", out)
+            self._gap(delta - ov, GapCause.LINK, out)
 
-    def _restart(self, n_new: int, now: float | None, cause: str, out: list[Event]) -> None:
+    def _restart(self, n_new: int, now: float | None, cause: GapCause, out: list[Event]) -> None:
         if self._disconnected:
-            cause = "disconnect"
+            cause = GapCause.DISCONNECT
         missing = 0
         if now is not None and self._last_arrival is not None and self.info is not None:
             missing = max(0, round((now - self._last_arrival) * self.info.fs) - n_new)
         self.stats["estimated_gaps"] += 1
-        out.append(Status("gap_estimated", f"{cause}: device counter restarted; about {missing} samples "
+        out.append(Status(StatusKind.GAP_ESTIMATED, f"{cause}: device counter restarted; about {missing} samples "
                                            f"missing, estimated from the host clock",
                           {"cause": cause, "missing_samples": missing}))
         self._gap(missing, cause, out)
