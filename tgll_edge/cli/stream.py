@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="without --json: print only the summary")
     from ..dashboard.cli import add_arguments as add_dashboard_arguments
     add_dashboard_arguments(p)
+    from ..uplink.cli import add_arguments as add_uplink_arguments
+    add_uplink_arguments(p)
     return p
 
 
@@ -164,7 +166,7 @@ def make_sinks(a: argparse.Namespace, model) -> list:
     from ..stream import CsvSink, JsonLinesSink, LiveView, Recorder
     sinks = [JsonLinesSink() if a.json else LiveView(quiet=a.quiet)]
     try:
-        if a.record:
+        if a.record and a.format in (None, "wfdb"):  # edf/bdf: tgll_edge.uplink.cli
             sinks.append(Recorder(a.record))
         if a.csv:
             sinks.append(CsvSink(a.csv, model.labels))
@@ -220,6 +222,8 @@ def main(argv=None) -> int:
     model = load_checked_model(p, a)
     from ..dashboard.cli import sinks_from_args as dashboard_sinks
     dashboard = dashboard_sinks(a, p)  # listening now: a busy address exits 2 before the stream starts
+    from ..uplink.cli import sinks_from_args as uplink_sinks
+    dashboard += uplink_sinks(a, p)  # MQTT, LSL, EDF/BDF: bad flags exit 2 here
     try:
         source = make_source(kind, a)
     except ImportError as exc:
