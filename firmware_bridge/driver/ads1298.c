@@ -82,8 +82,12 @@ int ads1298_build_registers(const ads1298_config_t *cfg, uint8_t regs[ADS_NUM_RE
 
 float ads1298_uv_per_count(float vref_v, uint8_t gain)
 {
-    /* Full scale +-VREF/gain over 2^23 - 1 positive codes. */
-    return (float)((double)vref_v / (double)gain / 8388607.0 * 1e6);
+    /* Full scale +-VREF/gain over 2^23 - 1 positive codes. Single precision
+     * only (an M4F has no double FPU; double would link soft-float): for the
+     * 2.4 V reference, vref_v * 1e6 rounds to exactly 2400000 and the gain
+     * divides it exactly, so the one rounding left is the last division,
+     * giving the float nearest to 2.4e6 / gain / 8388607. */
+    return vref_v * 1e6f / (float)gain / 8388607.0f;
 }
 
 uint16_t ads1298_lead_off_channels(uint8_t statp, uint8_t statn)

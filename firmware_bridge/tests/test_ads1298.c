@@ -68,6 +68,17 @@ static void test_pure_helpers(void)
     CHECK(fabs((double)uv - 2.4 / 6.0 / 8388607.0 * 1e6) < 1e-8); /* float */
     CHECK(fabs((double)uv - 0.0476837) < 1e-6);
     CHECK(fabs((double)ads1298_uv_per_count(2.4f, 1) - 0.2861023) < 1e-6);
+    /* Bit for bit the float nearest to the exact value the host assumes
+     * (tgll_edge and PROTOCOL.md: 2.4 / gain / (2^23 - 1) * 1e6), every gain. */
+    {
+        static const uint8_t gains[] = {1, 2, 3, 4, 6, 8, 12};
+        size_t g;
+        for (g = 0; g < sizeof gains; g++) {
+            float want = (float)(2.4 / (double)gains[g] / 8388607.0 * 1e6);
+            float got = ads1298_uv_per_count(ADS1298_VREF_V, gains[g]);
+            CHECK(memcmp(&want, &got, sizeof want) == 0);
+        }
+    }
 
     /* lead-off mapping: LA = IN1P, LL = IN2P, RA = IN1N, V1..V6 = IN3P..IN8P */
     CHECK_EQ(ads1298_lead_off_channels(0x00, 0x00), 0x00);

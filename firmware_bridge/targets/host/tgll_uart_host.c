@@ -13,8 +13,10 @@
  *   --stdin-commands read COMMAND packets from stdin (stdout mode)
  *   --spp N          samples per DATA packet (default 10)
  *   --fs HZ          initial data rate 250/500/1000 (default 500)
- *   --stall-at N --stall-for M   the sender stops draining the ring for M
- *                    DRDY periods from period N (forces an overflow)
+ *   --stall-at N --stall-for M   the sender takes no sample from index N on
+ *                    until DRDY period N + M (forces an overflow of exactly
+ *                    M - ring capacity samples; the M4 target does the same)
+ *   --device-id ID   INFO's device id (default TGLL-HOST-SIM)
  *   --link PATH      with --pty: also create a symlink PATH -> the pty
  *   --linger S       seconds to keep the pty open after the last sample (default 2)
  */
@@ -45,6 +47,7 @@ typedef struct {
     long stall_at;
     long stall_for;
     const char *link;
+    const char *device_id;
     double linger;
 } options_t;
 
@@ -62,7 +65,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: tgll_uart_host [--pty [--link PATH]] [--samples N] [--realtime]\n"
                     "       [--autostart|--wait-start] [--stdin-commands] [--spp N] [--fs HZ]\n"
-                    "       [--stall-at N --stall-for M] [--linger S]\n");
+                    "       [--stall-at N --stall-for M] [--device-id ID] [--linger S]\n");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out)
@@ -89,6 +92,7 @@ static int parse_args(int argc, char **argv, options_t *o)
     o->fs = 500;
     o->stall_at = -1;
     o->linger = 2.0;
+    o->device_id = "TGLL-HOST-SIM";
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = (i + 1 < argc) ? argv[i + 1] : NULL;
@@ -123,6 +127,9 @@ static int parse_args(int argc, char **argv, options_t *o)
             i++;
         } else if (val != NULL && strcmp(a, "--link") == 0) {
             o->link = val;
+            i++;
+        } else if (val != NULL && strcmp(a, "--device-id") == 0) {
+            o->device_id = val;
             i++;
         } else if (val != NULL && strcmp(a, "--linger") == 0) {
             o->linger = atof(val);
@@ -262,6 +269,7 @@ int main(int argc, char **argv)
     long ticks = 0;
     double t0 = 0.0;
     long started_ticks = 0;
+    long taken = 0; /* samples the sender took since START */
     int rc;
 
     if (parse_args(argc, argv, &o) != 0) {
@@ -290,7 +298,7 @@ int main(int argc, char **argv)
     cfg.hal = &hal;
     cfg.ads = ads_cfg;
     cfg.samples_per_packet = (uint8_t)o.spp;
-    cfg.device_id = "TGLL-HOST-SIM";
+    cfg.device_id = o.device_id;
     cfg.write = write_all;
     cfg.write_ctx = NULL;
     rc = tgll_device_init(&g_dev, &cfg);
@@ -317,6 +325,7 @@ int main(int argc, char **argv)
                 sleep_s(0.02);
             }
             t0 = 0.0;
+            taken = 0;
             continue;
         }
         if (t0 == 0.0) {
@@ -342,10 +351,14 @@ int main(int argc, char **argv)
             }
             ads_sim_tick(&g_sim); /* DRDY -> tgll_device_drdy -> ring */
             ticks++;
+            if (o.stall_at >= 0 && ticks == o.stall_at + o.stall_for) {
+                break; /* the sender resumes exactly here */
+            }
         }
-        stalled = o.stall_at >= 0 && ticks > o.stall_at && ticks <= o.stall_at + o.stall_for;
+        stalled = o.stall_at >= 0 && taken >= o.stall_at && ticks < o.stall_at + o.stall_for;
         if (!stalled) {
-            tgll_device_poll(&g_dev);
+            uint32_t max = (o.stall_at >= 0 && taken < o.stall_at) ? (uint32_t)(o.stall_at - taken) : 0u;
+            taken += (long)tgll_app_poll(&g_dev.app, max);
         }
         if (o.samples > 0 && ticks >= o.samples) {
             tgll_app_stop(&g_dev.app); /* drains the ring, flushes the last packet */
