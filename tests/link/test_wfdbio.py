@@ -63,5 +63,5 @@ def test_replay_reads_in_blocks_and_yields_the_whole_record(monkeypatch):
     x, fs, labels = read_record(DEFAULT_RECORD)
     blocks = [ev for ev in ReplaySource(DEFAULT_RECORD, speed=None) if hasattr(ev, "data")]
     assert {b.n for b in blocks[:-1]} == {50}
-    np.testing.assert_array_equal(np.concatenate([b.data for b in blocks], axis=1), x)
+    np.testing.assert_array_equal(np.concatenate([b.data for b in blocks], axis=1), x.astype(np.float32))
     assert [b.index for b in blocks] == list(range(0, x.shape[1], 50)) and blocks[0].labels == labels

@@ -21,52 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import BundleError
+from ..errors import RecordError, TgllError
+from ..link import wfdbio
+from ..link.wfdbio import find_records
 from ..runtime import Model, load_model
 from ..signal.leads import to_12_leads
-
-_UNITS_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "v": 1e3}
-
-
-class RecordError(ValueError):
-    pass
-
-
-def find_records(paths) -> list[Path]:
-    """Record paths (without suffix) from record paths and directories, in order."""
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(h.with_suffix("") for h in p.rglob("*.hea"))
-            if not found:
-                raise RecordError(f"{p}: no WFDB records (.hea files) in this directory")
-            out += found
-        else:
-            out.append(p.with_suffix("") if p.suffix in (".hea", ".dat", ".mat") else p)
-    return out
-
+from .args import positive_float
 
 def read_record(path: Path) -> tuple[np.ndarray, float]:
     """(12, n) in mV (LEADS_12 order) and the record's fs."""
-    import wfdb
-
-    if not path.with_suffix(".hea").is_file():
-        raise RecordError(f"{path}: no such WFDB record ({path.with_suffix('.hea')} not found)")
+    x, fs, labels = wfdbio.read_record(path)
     try:
-        rec = wfdb.rdrecord(str(path))
-    except Exception as exc:  # wfdb raises many types for damaged files
-        raise RecordError(f"{path}: cannot read record ({type(exc).__name__}: {exc})") from exc
-    if rec.p_signal is None:
-        raise RecordError(f"{path}: record has no physical signal")
-    x = rec.p_signal.T.astype(np.float64)
-    units = rec.units or ["mV"] * x.shape[0]
-    for i, u in enumerate(units):
-        factor = _UNITS_TO_MV.get(str(u).strip().lower())
-        if factor is None:
-            raise RecordError(f"{path}: channel {rec.sig_name[i]} has units {u!r}; expected mV or uV")
-        x[i] *= factor
-    try:
-        return to_12_leads(x, rec.sig_name), float(rec.fs)
+        return to_12_leads(x, labels), fs
     except ValueError as exc:
         raise RecordError(f"{path}: {exc}") from exc
 
@@ -115,26 +81,29 @@ def main(argv=None) -> int:
     ap.add_argument("--artifact", help="onnx_int8, onnx_fp32, tflite_int8 or tflite_fp32 (default: the card's)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--all-windows", action="store_true", help="score every window, not only the first")
-    ap.add_argument("--hop", type=float, help="seconds between windows with --all-windows (default: window length)")
+    ap.add_argument("--hop", type=positive_float, metavar="S",
+                    help="seconds between windows with --all-windows, > 0 (default: the window length)")
     args = ap.parse_args(argv)
     try:
         model = load_model(args.model, artifact=args.artifact, threads=args.threads)
-    except (BundleError, ImportError, ValueError) as exc:
+    except (TgllError, ImportError) as exc:
         print(f"tgll-predict: error: {exc}", file=sys.stderr)
         return 2
     failed = 0
-    try:
-        paths = find_records(args.records)
-    except RecordError as exc:
-        print(f"tgll-predict: error: {exc}", file=sys.stderr)
-        return 1
-    for path in paths:
+    for arg in args.records:
         try:
-            print(json.dumps(predict_record(model, path, args.all_windows, args.hop)), flush=True)
-        except (RecordError, ValueError) as exc:
+            paths = find_records([arg])
+        except RecordError as exc:
             failed += 1
-            msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-            print(f"tgll-predict: error: {msg}", file=sys.stderr)
+            print(f"tgll-predict: error: {exc}", file=sys.stderr)
+            continue
+        for path in paths:
+            try:
+                print(json.dumps(predict_record(model, path, args.all_windows, args.hop)), flush=True)
+            except (TgllError, ValueError) as exc:  # ValueError: windows the model refuses
+                failed += 1
+                msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+                print(f"tgll-predict: error: {msg}", file=sys.stderr)
     return 1 if failed else 0
 
 

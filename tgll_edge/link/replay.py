@@ -14,57 +14,17 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
-from ..signal.leads import canonical_lead
 from .blocks import Event, Gap, GapCause, SampleBlock, Status, StatusKind
 from .source import Source
-from .wfdbio import open_record
+from .wfdbio import find_records, open_record, read_mv, read_record
 
 #: frames read from disk at a time (about 16 s at 500 Hz)
 READ_FRAMES = 8192
 
-
-def _strip_ext(p: Path) -> Path:
-    return p.with_suffix("") if p.suffix in (".hea", ".dat", ".mat") else p
-
-
-def find_records(path: str | os.PathLike) -> list[Path]:
-    """A record path ('rec', 'rec.hea') or a directory -> record paths without extension."""
-    p = Path(path)
-    if p.is_dir():
-        records = sorted(_strip_ext(h) for h in p.rglob("*.hea"))
-        if not records:
-            raise FileNotFoundError(f"no WFDB records (*.hea) under {p}")
-        return records
-    rec = _strip_ext(p)
-    if not rec.with_suffix(".hea").exists():
-        raise FileNotFoundError(f"WFDB record not found: {path} (no {rec.with_suffix('.hea')})")
-    return [rec]
-
-
-def _labels(names: list[str]) -> tuple[str, ...]:
-    out = []
-    for n in names:
-        try:
-            out.append(canonical_lead(n))
-        except ValueError:
-            out.append(n)
-    return tuple(out)
-
-
-def _mv_scale(units) -> np.ndarray:
-    return np.array([1e-3 if (u or "").lower() in ("uv", "µv") else 1e3 if (u or "").lower() == "v" else 1.0
-                     for u in units])
-
-
-def read_record(rec: Path) -> tuple[np.ndarray, float, tuple[str, ...]]:
-    """-> ((channels, n) float32 mV, fs, labels): a whole record (ReplaySource reads block by block)."""
-    r = open_record(rec)
-    x = r.read()
-    return (x * _mv_scale(r.units)[:, None]).astype(np.float32), float(r.fs), _labels(list(r.sig_name))
+__all__ = ["ReplaySource", "find_records", "read_record"]
 
 
 class ReplaySource(Source):
@@ -98,8 +58,7 @@ class ReplaySource(Source):
                 if self.closed:
                     return
                 r = open_record(rec)
-                fs, labels, n_ch, n_total = float(r.fs), _labels(list(r.sig_name)), r.n_sig, r.sig_len
-                scale = _mv_scale(r.units)[:, None]
+                fs, labels, n_ch, n_total = float(r.fs), r.labels, r.n_sig, r.sig_len
                 self.counts["records"] += 1
                 self.counts["bytes"] += n_ch * n_total * 4  # as float32 samples
                 yield Status(StatusKind.RECORD, f"replaying {rec.name}: {n_ch} ch, {fs:g} Hz, "
@@ -115,7 +74,7 @@ class ReplaySource(Source):
                 # whatever the record's length
                 per_read = step * max(1, READ_FRAMES // step)
                 for first in range(0, n_total, per_read):
-                    x = (r.read(first, per_read) * scale).astype(np.float32)
+                    x = read_mv(r, first, per_read).astype(np.float32)
                     for start in range(0, x.shape[1], step):
                         if self.closed:
                             return

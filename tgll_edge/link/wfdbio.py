@@ -1,4 +1,9 @@
-"""Read WFDB records block by block with numpy alone (replay, recordings).
+"""The one WFDB reading path: find records, open one, read it in mV block by block.
+
+``tgll-predict``, replay, recordings and the emulator all read through here, so a
+record is accepted or refused the same way everywhere, with one line naming the
+file: missing, unreadable (permission), a header that does not match its ``.dat``
+(signal count, length, a truncated file), a unit that is not a voltage.
 
 The ``wfdb`` package reads a whole record into float64 arrays and imports
 pandas (together about 60 MB of resident memory before the first sample); a
@@ -17,15 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import RecordError, Unsupported
+from ..signal.leads import canonical_lead
+
+#: physical units a channel may be in, and the factor to mV
+UNITS_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "nv": 1e-6, "v": 1e3}
+
 #: digital "no sample" value per format (WFDB signal(5))
 INVALID = {"80": -(2 ** 7), "212": -(2 ** 11), "16": -(2 ** 15), "61": -(2 ** 15), "160": -(2 ** 15),
            "24": -(2 ** 23), "32": -(2 ** 31)}
 _ALIGNED = {"16": ("<i2", 0), "61": (">i2", 0), "160": ("<u2", 32768), "80": ("u1", 128), "32": ("<i4", 0)}
 _BYTES = {"16": 2, "61": 2, "160": 2, "80": 1, "32": 4, "24": 3}
-
-
-class Unsupported(ValueError):
-    """A record this reader does not handle (``open_record`` then uses wfdb)."""
 
 
 def _strip(path: str | os.PathLike) -> Path:
@@ -39,20 +46,26 @@ class Record:
     def __init__(self, path: str | os.PathLike):
         self.path = _strip(path)
         hea = self.path.with_suffix(".hea")
-        if not hea.is_file():
-            raise FileNotFoundError(f"WFDB record not found: {path}")
-        lines = [ln.strip() for ln in hea.read_text(errors="replace").splitlines()]
+        lines = [ln.strip() for ln in _read_text(hea).splitlines()]
         lines = [ln for ln in lines if ln and not ln.startswith("#")]
+        if not lines:
+            raise RecordError(f"{hea}: empty header")
         head = lines[0].split()
         if "/" in head[0]:
             raise Unsupported("multi-segment record")
-        self.name = head[0]
-        self.n_sig = int(head[1])
-        fs_field = head[2].split("/")[0] if len(head) > 2 else ""
-        self.fs = float(fs_field) if fs_field else 250.0
+        try:
+            self.name = head[0]
+            self.n_sig = int(head[1])
+            fs_field = head[2].split("/")[0] if len(head) > 2 else ""
+            self.fs = float(fs_field) if fs_field else 250.0
+        except (IndexError, ValueError):
+            raise RecordError(f"{hea}: malformed record line {lines[0]!r}") from None
         sig_len = int(head[3]) if len(head) > 3 and head[3].isdigit() else None
-        if self.n_sig < 1 or len(lines) < 1 + self.n_sig:
-            raise Unsupported("no signals")
+        if self.n_sig < 1:
+            raise RecordError(f"{hea}: the record has no signals")
+        if len(lines) < 1 + self.n_sig:
+            raise RecordError(f"{hea}: the header declares {self.n_sig} signals but describes "
+                              f"{len(lines) - 1}")
         files, fmts = set(), set()
         self.gain, self.baseline, self.units, self.sig_name = [], [], [], []
         for ln in lines[1:1 + self.n_sig]:
@@ -82,10 +95,17 @@ class Record:
         self.fmt = fmts.pop()
         self.dat = self.path.parent / files.pop()
         if not self.dat.is_file():
-            raise FileNotFoundError(f"WFDB data file not found: {self.dat}")
+            raise RecordError(f"WFDB data file not found: {self.dat}")
+        if not os.access(self.dat, os.R_OK):
+            raise RecordError(f"{self.dat}: permission denied")
+        size = self.dat.stat().st_size
+        held = int(size * 2 // (3 * self.n_sig)) if self.fmt == "212" else size // (_BYTES[self.fmt] * self.n_sig)
         if sig_len is None:
-            size = self.dat.stat().st_size
-            sig_len = int(size * 2 // (3 * self.n_sig)) if self.fmt == "212" else size // (_BYTES[self.fmt] * self.n_sig)
+            sig_len = held
+        elif held < sig_len:
+            raise RecordError(f"{self.dat} holds {size} bytes, fewer than the header's {self.n_sig} signals x "
+                              f"{sig_len} samples in format {self.fmt} need: the .hea does not match the .dat "
+                              "(signal count or length), or the .dat is truncated")
         self.sig_len = sig_len
         self._gain = np.array(self.gain)[:, None]
         self._baseline = np.array(self.baseline, dtype=np.int64)[:, None]
@@ -119,7 +139,7 @@ class Record:
                 if offset:
                     d = d.astype(np.int32) - offset
         if d.size != n * c:
-            raise ValueError(f"{self.dat}: expected {n} samples per signal from sample {start}, "
+            raise RecordError(f"{self.dat}: expected {n} samples per signal from sample {start}, "
                              f"the file holds fewer")
         return d.reshape(n, c).T
 
@@ -140,12 +160,20 @@ class _WfdbRecord:
     """The same interface over ``wfdb.rdrecord`` (any record wfdb reads; whole record in memory)."""
 
     def __init__(self, path: Path):
-        import wfdb
-
+        try:
+            import wfdb
+        except ImportError:
+            raise RecordError(f"{path}: this record's layout needs the wfdb package: "
+                              "pip install 'tgll-edge[wfdb]'") from None
         try:
             r = wfdb.rdrecord(str(path), physical=True)
         except FileNotFoundError:
-            raise FileNotFoundError(f"WFDB record not found: {path}") from None
+            raise RecordError(f"WFDB record not found: {path}") from None
+        except PermissionError:
+            raise RecordError(f"{path}: permission denied") from None
+        # wfdb reports a damaged record with whatever its parser hit first
+        except (ValueError, IndexError, KeyError, TypeError, OSError, EOFError) as exc:
+            raise RecordError(f"{path}: cannot read the record ({type(exc).__name__}: {exc})") from None
         self.path = path
         self.fs = float(r.fs)
         self.n_sig = int(r.n_sig)
@@ -159,10 +187,76 @@ class _WfdbRecord:
         return np.array(self._p[:, start:stop], dtype=np.float64)
 
 
-def open_record(path: str | os.PathLike):
-    """A record reader (``fs``, ``n_sig``, ``sig_len``, ``sig_name``, ``units``, ``read(start, n)``):
-    numpy block reads where :class:`Record` supports the layout, else wfdb."""
+def _read_text(hea: Path) -> str:
     try:
-        return Record(path)
+        return hea.read_text(errors="replace")
+    except FileNotFoundError:
+        raise RecordError(f"{hea.with_suffix('')}: no such WFDB record ({hea} not found)") from None
+    except PermissionError:
+        raise RecordError(f"{hea}: permission denied") from None
+    except IsADirectoryError:
+        raise RecordError(f"{hea} is a directory, not a WFDB header") from None
+
+
+def mv_scale(reader) -> np.ndarray:
+    """(n_sig, 1) factors from each channel's unit to mV; RecordError naming a channel in another unit."""
+    out = []
+    for name, unit in zip(reader.sig_name, reader.units):
+        factor = UNITS_TO_MV.get(str(unit or "mV").strip().lower())
+        if factor is None:
+            raise RecordError(f"{reader.path}: channel {name} is in {unit!r}; expected a voltage "
+                              f"(mV, uV, nV or V)")
+        out.append(factor)
+    return np.array(out)[:, None]
+
+
+def open_record(path: str | os.PathLike):
+    """A record reader (``fs``, ``n_sig``, ``sig_len``, ``sig_name``, ``units``, ``labels``,
+    ``read(start, n)`` in the record's units, ``read_mv(start, n)``): numpy block reads
+    where :class:`Record` supports the layout, else wfdb. RecordError for a record that
+    cannot be read, naming the file."""
+    try:
+        reader = Record(path)
     except Unsupported:
-        return _WfdbRecord(_strip(path))
+        reader = _WfdbRecord(_strip(path))
+    reader.mv = mv_scale(reader)
+    reader.labels = tuple(_label(n) for n in reader.sig_name)
+    return reader
+
+
+def _label(name: str) -> str:
+    try:
+        return canonical_lead(name)
+    except ValueError:  # not an ECG lead name: kept as the record has it
+        return name
+
+
+def read_mv(reader, start: int = 0, n: int | None = None) -> np.ndarray:
+    """Samples of an :func:`open_record` reader in mV (float64; NaN where missing)."""
+    return reader.read(start, n) * reader.mv
+
+
+def read_record(path: str | os.PathLike) -> tuple[np.ndarray, float, tuple[str, ...]]:
+    """A whole record: ((channels, n) float64 mV, fs, labels)."""
+    r = open_record(path)
+    return read_mv(r), float(r.fs), r.labels
+
+
+def find_records(paths) -> list[Path]:
+    """Record paths (without suffix) from record paths (with or without ``.hea``) and directories,
+    in order; RecordError for a path that is none of them or cannot be read."""
+    out = []
+    for p in map(Path, [paths] if isinstance(paths, (str, os.PathLike)) else paths):
+        if p.is_dir():
+            if not os.access(p, os.R_OK | os.X_OK):
+                raise RecordError(f"{p}: permission denied")
+            found = sorted(_strip(h) for h in p.rglob("*.hea"))
+            if not found:
+                raise RecordError(f"{p}: no WFDB records (.hea files) in this directory")
+            out += found
+            continue
+        rec = _strip(p)
+        if not rec.with_suffix(".hea").exists():
+            raise RecordError(f"{p}: no such WFDB record ({rec.with_suffix('.hea')} not found)")
+        out.append(rec)
+    return out
