@@ -84,7 +84,7 @@ class Hub:
         self._lock = threading.Lock()
         self._next_id = 0
         self.totals = {"connects": 0, "disconnects": 0, "refused": 0, "frames": 0, "snapshots": 0,
-                       "offered": 0, "dropped": 0, "sent": 0}
+                       "offered": 0, "queued": 0, "dropped": 0, "sent": 0}
 
     def register(self, peer: str) -> Client | None:
         with self._lock:
@@ -138,6 +138,7 @@ class Hub:
                 continue
             c.stale = False
             c.queued += 1
+            self.totals["queued"] += 1
             c.max_depth = max(c.max_depth, c.queue.qsize())
 
     def stats(self) -> dict:
