@@ -13,6 +13,7 @@ import signal
 import sys
 import tempfile
 
+from ..errors import TgllError
 from ..link.emulator import SUPPORTED_RATES, Emulator, Faults, PtyTransport, SerialPortTransport
 from ..link.payloads import max_samples_per_packet
 from ..link.serial import DEFAULT_BAUD
@@ -116,14 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         link = os.path.join(tempfile.gettempdir(), f"tgll-emu-{os.getpid()}")
     try:
         transport = SerialPortTransport(args.port, args.baud) if args.port else PtyTransport(link)
-    except Exception as exc:
+    except OSError as exc:  # pyserial's SerialException is an OSError
         print(f"tgll-emulate: cannot open {args.port or 'a pseudo-terminal'}: {exc}", file=sys.stderr)
         return 1
     try:
         emu = Emulator(transport, args.record, fs=args.fs, samples_per_packet=args.samples_per_packet,
                        speed=args.speed, loop=args.loop, duration=args.duration, faults=faults,
                        linger=args.linger)
-    except (OSError, ValueError) as exc:
+    except (TgllError, OSError, ValueError) as exc:
         transport.close()
         print(f"tgll-emulate: {exc}", file=sys.stderr)
         return 1

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..signal.leads import LEADS_8, canonical_lead
+from ..errors import RecordError
+from ..signal.leads import LEADS_8
 from .blocks import DeviceInfo
 from .codes import COMMAND_NAMES, AckStatus, CommandCode, EventCode, PacketType
 from .decoder import Decoder
@@ -52,27 +53,15 @@ DEFAULT_RECORD = Path(__file__).resolve().parent.parent / "data" / "records" / "
 
 
 def load_record(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """A WFDB record -> ((8, n) float64 mV in LEADS_8 order, fs). Accepts 'rec', 'rec.hea', 'rec.dat'."""
-    from .wfdbio import open_record
+    """A WFDB record -> ((8, n) float64 mV in LEADS_8 order, fs); NaN where a sample is missing.
+    Accepts 'rec', 'rec.hea', 'rec.dat'."""
+    from .wfdbio import read_record
 
-    p = str(path)
-    for ext in (".hea", ".dat", ".mat"):
-        if p.endswith(ext):
-            p = p[: -len(ext)]
-    rec = open_record(p)
-    names = {}
-    for i, name in enumerate(rec.sig_name):
-        try:
-            names[canonical_lead(name)] = i
-        except ValueError:
-            pass
-    missing = [lead for lead in LEADS_8 if lead not in names]
+    x, fs, labels = read_record(path)
+    missing = [lead for lead in LEADS_8 if lead not in labels]
     if missing:
-        raise ValueError(f"record {path} lacks leads {', '.join(missing)} (has {', '.join(rec.sig_name)})")
-    units = [rec.units[names[lead]].lower() for lead in LEADS_8]
-    x = rec.read()[[names[lead] for lead in LEADS_8]]
-    x *= np.array([1e-3 if u in ("uv", "µv") else 1.0 for u in units])[:, None]
-    return np.nan_to_num(x), float(rec.fs)
+        raise RecordError(f"record {path} lacks leads {', '.join(missing)} (has {', '.join(labels)})")
+    return x[[labels.index(lead) for lead in LEADS_8]], fs
 
 
 def to_counts(mv: np.ndarray, uv_per_count: float) -> np.ndarray:
@@ -250,9 +239,18 @@ class Emulator:
 
     def _set_rate(self, fs: int) -> None:
         from ..signal.resample import resample
-        mv = self.mv if fs == self.record_fs else resample(self.mv, self.record_fs, fs)
+        # a missing (NaN) sample goes out as 0 with its channel's lead-off bit set, as a
+        # front end flags an electrode it cannot measure: never as a valid 0 mV
+        missing = ~np.isfinite(self.mv)
+        mv = np.where(missing, 0.0, self.mv)
+        if fs != self.record_fs:
+            mv = resample(mv, self.record_fs, fs)
+            src = np.minimum((np.arange(mv.shape[1]) * self.record_fs / fs).astype(np.int64), missing.shape[1] - 1)
+            missing = missing[:, src]
         self.fs = fs
         self._raw = int32_to_int24(to_counts(mv, ADS1298_UV_PER_COUNT).T)  # sample-major int24
+        bits = (1 << np.arange(missing.shape[0], dtype=np.uint32))[:, None]
+        self._off = (missing * bits).sum(axis=0).astype(np.uint32)  # per sample: channels without a value
         self._n = mv.shape[1]
         self._pos = min(getattr(self, "_pos", 0), self._n - 1)
         self._clock_base = (time.monotonic(), self._streamed)
@@ -261,19 +259,20 @@ class Emulator:
         return DeviceInfo(fs=float(self.fs), n_channels=8, uv_per_count=ADS1298_UV_PER_COUNT, lead_set=0,
                           labels=LEADS_8, device_id=self.device_id, firmware=self.firmware)
 
-    def _take(self, n: int) -> bytes | None:
-        """The next n samples of the record as int24 bytes; None at the end of a non-looping record."""
+    def _take(self, n: int) -> tuple[bytes, int] | None:
+        """The next n samples of the record as int24 bytes and their lead-off bits; None at the end
+        of a non-looping record."""
         width = 24
-        if self._pos + n <= self._n:
-            chunk = self._raw[self._pos * width:(self._pos + n) * width]
+        a = self._pos
+        if a + n <= self._n:
             self._pos += n
-            return chunk
+            return self._raw[a * width:(a + n) * width], int(np.bitwise_or.reduce(self._off[a:a + n]))
         if not self.loop:
             return None
-        head = self._raw[self._pos * width:]
-        rest = n - (self._n - self._pos)
+        rest = n - (self._n - a)
         self._pos = rest
-        return head + self._raw[: rest * width]
+        off = np.bitwise_or.reduce(self._off[a:]) | np.bitwise_or.reduce(self._off[:rest])
+        return self._raw[a * width:] + self._raw[: rest * width], int(off)
 
     # --- output ------------------------------------------------------------------
 
@@ -398,9 +397,10 @@ class Emulator:
         self._disconnect_if_due()
         if self._since_info >= INFO_EVERY_S and not self._silent():
             self._send_info()
-        samples = self._take(self.spp)
-        if samples is None:
+        taken = self._take(self.spp)
+        if taken is None:
             return False
+        samples, lead_off = taken
         n = self.spp
         sample_index = self._acquire(n)
         if self._silent():
@@ -411,7 +411,7 @@ class Emulator:
             self.summary.overflow_samples += n
         else:
             self._send_overflow_event()
-            self._send_data(Data(8, n, 0, samples), sample_index)
+            self._send_data(Data(8, n, lead_off, samples), sample_index)
         return True
 
     def _acquire(self, n: int) -> int:
