@@ -62,8 +62,9 @@ DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 ENV = {"url": "TGLL_MQTT_URL", "username": "TGLL_MQTT_USERNAME", "password": "TGLL_MQTT_PASSWORD",
        "topic": "TGLL_MQTT_TOPIC", "device_id": "TGLL_MQTT_DEVICE_ID", "ca_file": "TGLL_MQTT_CA_FILE",
        "queue": "TGLL_MQTT_QUEUE"}
-AUTH_CODES = {4: "bad user name or password", 5: "not authorized", 134: "bad user name or password",
-              135: "not authorized", 140: "bad authentication method"}
+AUTH_CODES = {4: "bad user name or password", 5: "not authorized (wrong user name or password, or no access)",
+              134: "bad user name or password", 135: "not authorized (wrong user name or password, or no access)",
+              140: "bad authentication method"}
 
 
 @dataclass
