@@ -118,6 +118,8 @@ def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> str:
     if a.record is not None and Path(a.record).exists() and (not Path(a.record).is_dir()
                                                              or any(Path(a.record).iterdir())):
         p.error(f"--record: {a.record} exists and is not an empty directory; choose a new one")
+    if a.csv is not None and Path(a.csv).is_dir():
+        p.error(f"--csv: {a.csv} is a directory; give a file name")
     if a.csv is not None and not Path(a.csv).resolve().parent.is_dir():
         p.error(f"--csv: directory of {a.csv} does not exist")
     return kind

@@ -48,6 +48,7 @@ class StatusKind(StrEnum):
     EMULATOR = "emulator"
     RECORD = "record"
     REPLAY = "replay"
+    NO_WINDOW = "no_window"                # the stream ended before a first full window
 
 
 @dataclass(frozen=True)

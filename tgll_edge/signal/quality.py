@@ -16,6 +16,7 @@ Checks, each reported per lead so a person can see what to fix:
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,7 +103,12 @@ def saturated_fraction(x: np.ndarray, threshold_mv: float, rail_mv: float | None
         if cand.size:
             # the baseline from every 8th sample: as robust as the full median, 8x cheaper
             sub = x[cand, ::8]
-            med[cand] = np.median(sub, axis=1) if np.isfinite(sub).all() else np.nanmedian(sub, axis=1)
+            if np.isfinite(sub).all():
+                med[cand] = np.median(sub, axis=1)
+            else:
+                with warnings.catch_warnings():  # an all-NaN lead has no median: NaN, flagged below
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    med[cand] = np.nanmedian(sub, axis=1)
             suspect[cand] = (hi[cand] - med[cand] > threshold_mv) | (med[cand] - lo[cand] > threshold_mv) | \
                 ~np.isfinite(lo[cand] + hi[cand])
         if at_rails.size:  # their median too

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from ..link.blocks import Gap, SampleBlock, Status
+from ..link.blocks import Gap, SampleBlock, Status, StatusKind
 from ..link.source import as_source
 from ..signal.leads import LEADS_12
 from ..signal.quality import QualitySettings, assess
@@ -107,12 +107,12 @@ class Pipeline:
                     results = [self._gap(event)]
                 else:
                     results = [self._status(event)]
-                for result in results:
-                    for sink in self.sinks:
-                        sink(result)
-                    yield result
+                yield from self._emit(results)
                 if self._stop.is_set() or self._duration_done():
                     break
+            else:
+                if self.counts["windows"] == 0:
+                    yield from self._emit([self._no_window()])
         except (OSError, ValueError):
             if not self._stop.is_set():  # a source closed by stop() may raise on its way out
                 raise
@@ -120,6 +120,20 @@ class Pipeline:
             self._stop.set()
             self.source.close()
             self._finish_sinks()
+
+    def _emit(self, results):
+        for result in results:
+            for sink in self.sinks:
+                sink(result)
+            yield result
+
+    def _no_window(self) -> Status:
+        """Why a stream that ended gave no finding: too short, or no run without a gap long enough."""
+        window_s = self.model.n_times / self.model.fs
+        return Status(StatusKind.NO_WINDOW,
+                      f"the stream ended after {self.last_time:.1f} s of device time without a window: a window "
+                      f"needs {window_s:g} s of signal without a gap ({self.counts['gaps']} gaps)",
+                      {"device_seconds": round(self.last_time, 6), "window_s": window_s})
 
     def _finish_sinks(self) -> None:
         """Every sink gets the summary and is closed, even when one of them fails."""

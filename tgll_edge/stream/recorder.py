@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import RecordError
 from ..link.blocks import Gap, GapCause, SampleBlock, Status, StatusKind
 from ..link.source import Source
 from ..link.wfdbio import open_record
@@ -56,6 +57,10 @@ class _Segment:
         self.init = np.zeros(len(self.labels), dtype=np.int64)
         self.checksum = np.zeros(len(self.labels), dtype=np.int64)
         self.file = open(directory / f"{name}.dat", "wb")
+        # what the header describes: only samples known to be on disk (a failed write
+        # must not leave a header that promises more than the .dat holds)
+        self.flushed, self.flushed_checksum = 0, self.checksum.copy()
+        self.flush()
 
     @property
     def end_index(self) -> int:
@@ -74,20 +79,30 @@ class _Segment:
 
     def header(self) -> str:
         fs = f"{self.fs:g}"
-        lines = [f"{self.name} {len(self.labels)} {fs} {self.n}"]
+        lines = [f"{self.name} {len(self.labels)} {fs} {self.flushed}"]
         for i, lab in enumerate(self.labels):
-            cks = int(((self.checksum[i] + 32768) % 65536) - 32768)
+            cks = int(((self.flushed_checksum[i] + 32768) % 65536) - 32768)
             lines.append(f"{self.name}.dat 32 {self.gain:.10g}(0)/mV 32 0 {int(self.init[i])} {cks} 0 {lab}")
         return "\n".join(lines) + "\n"
 
     def flush(self) -> None:
         self.file.flush()
         os.fsync(self.file.fileno())
+        self.flushed, self.flushed_checksum = self.n, self.checksum.copy()
         _fsync_write(self.dir / f"{self.name}.hea", self.header())
 
     def close(self) -> None:
-        self.flush()
-        self.file.close()
+        try:
+            self.flush()
+        finally:
+            self.file.close()
+
+    def abandon(self) -> None:
+        """After a failed write: close without writing more (the header stays at the last flush)."""
+        try:
+            self.file.close()
+        except OSError:
+            pass
 
 
 class Recorder(Sink):
@@ -95,16 +110,19 @@ class Recorder(Sink):
 
     def __init__(self, directory: str | Path, flush_s: float = 1.0):
         self.dir = Path(directory)
-        if self.dir.exists() and any(self.dir.iterdir()):
-            raise ValueError(f"recording directory {self.dir} is not empty; choose a new one")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.dir.exists() and any(self.dir.iterdir()):
+                raise RecordError(f"recording directory {self.dir} is not empty; choose a new one")
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.events = open(self.dir / "events.jsonl", "a")
+        except OSError as exc:
+            raise RecordError(f"cannot record to {self.dir}: {exc.strerror or exc}") from None
         self.flush_s = flush_s
         self.gain: float | None = None
         self.parts: list[tuple[str, int]] = []  # (segment name or "~", samples)
         self.seg: _Segment | None = None
         self.start_index: int | None = None
         self.lead_off = 0
-        self.events = open(self.dir / "events.jsonl", "a")
         self._last_flush = time.monotonic()
         self.closed = False
 
@@ -112,10 +130,15 @@ class Recorder(Sink):
         self.events.write(json.dumps(obj) + "\n")
 
     def __call__(self, result) -> None:
-        if isinstance(result, Gap):
-            self.gap(result)
-        elif isinstance(result, Status):
-            self.status(result)
+        if self.closed:
+            return
+        try:
+            if isinstance(result, Gap):
+                self.gap(result)
+            elif isinstance(result, Status):
+                self.status(result)
+        except OSError as exc:
+            self._fail(exc)
 
     def status(self, status: Status) -> None:
         uv = (status.detail or {}).get("uv_per_count")
@@ -131,6 +154,24 @@ class Recorder(Sink):
     def block(self, block: SampleBlock) -> None:
         if self.closed:
             return
+        try:
+            self._write_block(block)
+        except OSError as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: OSError):
+        """A write failed (disk full, device gone): stop recording, keep what was flushed, say so once."""
+        self.closed = True
+        if self.seg is not None:
+            self.seg.abandon()
+        try:
+            self.events.close()
+        except OSError:
+            pass
+        raise RecordError(f"recording to {self.dir} stopped: {exc.strerror or exc}; what was written "
+                          "up to the last flush (at most about a second earlier) stays readable") from None
+
+    def _write_block(self, block: SampleBlock) -> None:
         seg = self.seg
         if seg is not None and (block.index != seg.end_index or block.fs != seg.fs or tuple(block.labels) != seg.labels):
             self._end_segment()
@@ -155,6 +196,7 @@ class Recorder(Sink):
         name = f"seg_{sum(1 for p in self.parts if p[0] != '~'):04d}"
         self.seg = _Segment(self.dir, name, float(block.fs), block.labels, self.gain or 1e5, block.index)
         self.parts.append((name, 0))
+        self._write_master()  # the header comes first: the recording is readable from its first flush
         return self.seg
 
     def _last_end(self):
@@ -164,15 +206,15 @@ class Recorder(Sink):
 
     def _end_segment(self) -> None:
         if self.seg is not None:
-            self.parts[-1] = (self.seg.name, self.seg.n)
             self.seg.close()
+            self.parts[-1] = (self.seg.name, self.seg.flushed)
             self.seg = None
             self._write_master()
 
     def _write_master(self) -> None:
         parts = list(self.parts)
         if self.seg is not None:
-            parts[-1] = (self.seg.name, self.seg.n)
+            parts[-1] = (self.seg.name, self.seg.flushed)
         segs = [p for p in parts if p[0] != "~"]
         if not segs:
             return
@@ -201,8 +243,11 @@ class Recorder(Sink):
     def close(self) -> None:
         if self.closed:
             return
-        self._end_segment()
-        self.flush()
+        try:
+            self._end_segment()
+            self.flush()
+        except OSError as exc:
+            self._fail(exc)
         self.events.close()
         self.closed = True
 
@@ -230,7 +275,7 @@ class RecordingSource(Source):
         super().__init__()
         self.dir = Path(directory)
         if not is_recording(self.dir):
-            raise ValueError(f"{self.dir} is not a tgll-stream recording (no {MASTER}.hea + events.jsonl)")
+            raise RecordError(f"{self.dir} is not a tgll-stream recording (no {MASTER}.hea + events.jsonl)")
         self.speed, self.block = speed, block
         lines = [ln.split() for ln in (self.dir / f"{MASTER}.hea").read_text().splitlines() if ln.strip()]
         self.fs = float(lines[0][2])
