@@ -11,14 +11,27 @@ import hashlib
 import json
 from pathlib import Path
 
+from .errors import BundleError
 from .signal.leads import LEADS_12
 from .signal.preprocess import validate_settings
 from .signal.scaler import StandardScaler
 
 SCHEMA = 1
 CARD_FILE = "card.json"
-#: Artifact keys in order of preference for the default (smallest, fastest first).
-ARTIFACT_KEYS = ("onnx_int8", "onnx_fp32", "tflite_int8", "tflite_fp32")
+#: Model file formats (each also the file suffix), in order of preference.
+FORMATS = ("onnx", "tflite")
+#: Precisions of a model file, in order of preference.
+PRECISIONS = ("int8", "fp32")
+
+
+def artifact_key(fmt: str, precision: str) -> str:
+    """The card's name for a model file: ``onnx_int8``, ``tflite_fp32``, ..."""
+    return f"{fmt}_{precision}"
+
+
+#: Artifact keys in order of preference for the default (smallest, fastest first):
+#: onnx_int8, onnx_fp32, tflite_int8, tflite_fp32.
+ARTIFACT_KEYS = tuple(artifact_key(fmt, precision) for fmt in FORMATS for precision in PRECISIONS)
 ATTRIBUTION = ("PTB-XL, a large publicly available electrocardiography dataset "
                "(Wagner et al., 2020), PhysioNet, CC BY 4.0")
 
@@ -26,10 +39,6 @@ _REQUIRED = ("schema", "name", "task", "labels", "fs", "n_times", "leads", "inpu
              "preprocessing", "output", "thresholds", "artifacts", "default_artifact", "provenance")
 _ARTIFACT_REQUIRED = ("file", "sha256", "bytes", "format", "precision", "metrics")
 _METRICS_REQUIRED = ("val_macro_auc", "test_macro_auc", "max_abs_prob_diff")
-
-
-class BundleError(ValueError):
-    """A bundle that cannot be used: missing or malformed card, bad or altered file."""
 
 
 def sha256_file(path: str | Path) -> str:

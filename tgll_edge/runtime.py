@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .backends import open_backend
-from .bundle import ARTIFACT_KEYS, BundleError, read_card, verify_artifact
+from .bundle import ARTIFACT_KEYS, read_card, verify_artifact
+from .errors import BundleError
 from .signal.preprocess import Preprocessor
 from .signal.scaler import StandardScaler
 
@@ -38,14 +39,16 @@ def default_bundle_dir() -> Path:
     return package.parent / "models" / DEFAULT_BUNDLE_NAME
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z) -> np.ndarray:
+    """Logits -> probabilities in float64, without overflow for large negative logits
+    (the export gate uses it too, so the card's metrics are the runtime's)."""
     z = np.asarray(z, dtype=np.float64)
     out = np.empty_like(z)
     pos = z >= 0
     out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
     ez = np.exp(z[~pos])
     out[~pos] = ez / (1.0 + ez)
-    return out.astype(np.float32)
+    return out
 
 
 def _litert_available() -> bool:
@@ -58,7 +61,7 @@ def _litert_available() -> bool:
 
 
 class Model:
-    """A loaded bundle artifact (contract 4)."""
+    """A loaded bundle artifact."""
 
     def __init__(self, bundle_dir: Path, card: dict, artifact: str, backend):
         self.bundle_dir = Path(bundle_dir)
@@ -105,7 +108,7 @@ class Model:
     def predict_proba(self, windows) -> np.ndarray:
         """(B, 12, n_times) preprocessed mV at the card's fs -> (B, n_labels) probabilities."""
         y = self.backend.run(self.scaler.transform(self.check_windows(windows)))
-        return _sigmoid(y) if self._output == "logits" else y.astype(np.float32)
+        return (sigmoid(y) if self._output == "logits" else y).astype(np.float32)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Boolean findings: probability at or above each label's fold-9 threshold."""

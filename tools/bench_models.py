@@ -75,12 +75,12 @@ def bench_pair(bundle: Path, checkpoint: Path, runs: int, threads: list[int], ge
     from tgll_edge.backends import open_backend
     from tgll_edge.bundle import read_card
     from tgll_edge.training.checkpoint import load_checkpoint
-    from tgll_edge.training.models import NaiveTGLLNet
+    from tgll_edge.training.models import NaiveTGLLNet, TGLLNet
 
     card = read_card(bundle)
     model, config = load_checkpoint(checkpoint)
     model.eval()
-    naive = NaiveTGLLNet(model).eval() if config["model"].get("arch") == "tgllnet" else None
+    naive = NaiveTGLLNet(model).eval() if config["model"].get("arch") == TGLLNet.arch else None
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, model.n_leads, model.n_times))
                          .astype(np.float32))
     efficient = model.fold_graph() if hasattr(model, "fold_graph") else model

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..bundle import FORMATS
 from .base import Backend
-
-FORMATS = ("onnx", "tflite")
 
 
 def open_backend(path: str | Path, fmt: str | None = None, threads: int = 1) -> Backend:

@@ -1,4 +1,4 @@
-"""The checkpoint directory written by ``tgll-train`` (contract 3).
+"""The checkpoint directory written by ``tgll-train``.
 
 ::
 

@@ -26,11 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..bundle import ATTRIBUTION, SCHEMA, artifact_entry, write_card
+from ..bundle import ARTIFACT_KEYS, ATTRIBUTION, FORMATS, SCHEMA, artifact_entry, artifact_key, write_card
+from ..errors import ExportError
+from ..runtime import sigmoid
 from ..signal.scaler import StandardScaler
 from . import quantize
+from .protocol import MAX_AUC_DROP, MAX_FLIP_RATE, TEST_FOLD, TRAIN_FOLDS, VAL_FOLD
 
-FORMATS = ("onnx", "tflite")
 FP32_TOLERANCE = 1e-3  # max |prob diff| an fp32 artifact may show vs torch (numerical noise only)
 
 
@@ -43,11 +45,7 @@ class EvalData:
     x_test: np.ndarray
     y_test: np.ndarray
     x_calib: np.ndarray
-    calib_folds: tuple = (1, 2, 3, 4, 5, 6, 7, 8)
-
-
-class ExportError(RuntimeError):
-    pass
+    calib_folds: tuple = TRAIN_FOLDS
 
 
 def _say(msg: str) -> None:
@@ -59,10 +57,6 @@ def _say(msg: str) -> None:
 def _metrics():
     from . import metrics
     return metrics
-
-
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
 
 
 def score(y: np.ndarray, p: np.ndarray, labels: list[str]) -> dict:
@@ -81,7 +75,7 @@ def flip_rate(p: np.ndarray, p_ref: np.ndarray, thresholds: np.ndarray) -> float
 
 def evaluate(predict, ref: dict, data: EvalData, labels: list[str], thresholds) -> dict:
     """Metrics of one artifact (``predict``: scaled windows -> logits) vs the torch reference."""
-    p_val, p_test = _sigmoid(predict(data.x_val)), _sigmoid(predict(data.x_test))
+    p_val, p_test = sigmoid(predict(data.x_val)), sigmoid(predict(data.x_test))
     val, test = score(data.y_val, p_val, labels), score(data.y_test, p_test, labels)
     diff = max(float(np.abs(p_val - ref["p_val"]).max()), float(np.abs(p_test - ref["p_test"]).max()))
     th = np.asarray(thresholds, dtype=np.float64)
@@ -125,8 +119,7 @@ def minify_onnx(path: Path) -> None:
     """Minify an ONNX file without changing what it computes: drop the exporter's per-node
     debug metadata (torch stack traces and module paths, carried into the quantized copy),
     give internal tensors and nodes short names (graph inputs and outputs keep theirs), and
-    drop all-zero zero points of DequantizeLinear (an optional input that defaults to 0).
-    Together ~30% of the edge preset's int8 file."""
+    drop all-zero zero points of DequantizeLinear (an optional input that defaults to 0)."""
     import onnx
     from onnx import numpy_helper
 
@@ -174,9 +167,9 @@ def export_tflite(model: torch.nn.Module, path: Path, n_leads: int, n_times: int
 
 
 def strip_tflite_names(path: Path) -> None:
-    """Replace the converter's tensor names (each the full torch module path, ~200 bytes:
-    a third of the edge preset's int8 file) by short ones; the graph's input and output
-    tensors keep theirs, signatures are untouched, outputs are bit-identical (tested)."""
+    """Replace the converter's tensor names (each the full torch module path) by short
+    ones; the graph's input and output tensors keep theirs, signatures are untouched,
+    outputs are bit-identical (tested)."""
     import flatbuffers
     from ai_edge_quantizer.utils import tfl_flatbuffer_utils
 
@@ -209,8 +202,8 @@ def load_eval_data(config: dict, data_path: str | None, calib_windows: int, seed
     if list(ds.labels) != list(config["labels"]):
         raise ExportError(f"dataset labels {ds.labels} differ from the checkpoint's {config['labels']}")
     scaler = StandardScaler.from_dict(config["scaler"])
-    val_fold, test_fold = int(info.get("val_fold", 9)), int(info.get("test_fold", 10))
-    train_folds = tuple(int(f) for f in info.get("train_folds", range(1, 9)))
+    val_fold, test_fold = int(info.get("val_fold", VAL_FOLD)), int(info.get("test_fold", TEST_FOLD))
+    train_folds = tuple(int(f) for f in info.get("train_folds", TRAIN_FOLDS))
     folds = np.asarray(ds.folds)
     train_idx = np.flatnonzero(np.isin(folds, train_folds))
     rng = np.random.default_rng(seed)
@@ -227,12 +220,126 @@ def load_eval_data(config: dict, data_path: str | None, calib_windows: int, seed
 
 # ---------------------------------------------------------------- bundle
 
+@dataclass
+class Gate:
+    """The torch fp32 reference on folds 9 and 10 and the limits an int8 artifact must hold."""
+
+    ref: dict
+    data: EvalData
+    labels: list
+    thresholds: list
+    max_auc_drop: float = MAX_AUC_DROP
+    max_flip_rate: float = MAX_FLIP_RATE
+
+    def measure(self, path: Path) -> dict:
+        """:func:`evaluate` of a model file against the reference."""
+        return evaluate(backend_predict(path), self.ref, self.data, self.labels, self.thresholds)
+
+    def passes(self, m: dict) -> bool:
+        """AUC must hold, and the label decisions at the fold-9 thresholds must stay torch's:
+        a quantized model can keep (or "gain") AUC by being a different model. Not max |dp|:
+        one window on the steep part of the sigmoid dominates it. (The default flip-rate
+        limit and why: README, "Quantization gate".)"""
+        return m["val_auc_drop"] <= self.max_auc_drop and m["val_decision_flip_rate"] <= self.max_flip_rate
+
+    def card_entry(self) -> dict:
+        return {"fold": VAL_FOLD, "max_auc_drop": self.max_auc_drop, "max_decision_flip_rate": self.max_flip_rate}
+
+
+def torch_reference(model: torch.nn.Module, data: EvalData, labels: list[str]) -> dict:
+    """Probabilities and scores of the torch fp32 model on folds 9 and 10: what every artifact is held to."""
+    _say(f"torch fp32 reference on fold 9 ({len(data.x_val)}) and fold 10 ({len(data.x_test)}) windows")
+    run = torch_predict(model)
+    ref = {"p_val": sigmoid(run(data.x_val)), "p_test": sigmoid(run(data.x_test))}
+    ref["val"], ref["test"] = score(data.y_val, ref["p_val"], labels), score(data.y_test, ref["p_test"], labels)
+    _say(f"  torch fp32: val macro-AUC {ref['val']['macro_auc']:.4f}, test {ref['test']['macro_auc']:.4f}")
+    return ref
+
+
+def convert(model: torch.nn.Module, fmt: str, out: Path, gate: Gate) -> dict:
+    """The fp32 file of ``fmt``, minified and checked against torch; returns its card entry."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    fp32 = out / f"model_fp32.{fmt}"
+    _say(f"{fmt} fp32: converting -> {fp32.name}")
+    (export_onnx if fmt == "onnx" else export_tflite)(model, fp32, int(model.n_leads), int(model.n_times))
+    MINIFY[fmt](fp32)
+    m = gate.measure(fp32)
+    _say(f"  {artifact_key(fmt, 'fp32')}: val {m['val_macro_auc']:.4f} test {m['test_macro_auc']:.4f} "
+         f"max|dp| {m['max_abs_prob_diff']:.2g}")
+    if m["max_abs_prob_diff"] > FP32_TOLERANCE:
+        raise ExportError(f"{fmt} fp32 disagrees with torch: max |prob diff| {m['max_abs_prob_diff']} > "
+                          f"{FP32_TOLERANCE}; the conversion is wrong")
+    return artifact_entry(fp32, fmt, "fp32", m)
+
+
+def quantize_once(model: torch.nn.Module, fmt: str, fp32: Path, q_path: Path, recipe: dict, data: EvalData) -> dict:
+    """One int8 file of ``fmt`` by ``recipe``, minified; returns the recipe's details for the card."""
+    _say(f"{fmt} int8: recipe {recipe['name']} (calibration: {len(data.x_calib)} windows from folds "
+         f"{list(data.calib_folds)})")
+    if fmt == "onnx":
+        details = quantize.quantize_onnx(fp32, q_path, data.x_calib, recipe)
+    else:
+        details = quantize.quantize_tflite(model, q_path, data.x_calib, recipe, fp32_path=fp32)
+    MINIFY[fmt](q_path)
+    return details
+
+
+def try_recipes(model: torch.nn.Module, fmt: str, out: Path, recipes, gate: Gate) -> tuple[dict | None, list]:
+    """Quantize by each recipe in turn until one's int8 file passes the gate. Returns (its
+    card entry, or None when none passed and the int8 file is removed; the attempts)."""
+    fp32, q_path = out / f"model_fp32.{fmt}", out / f"model_int8.{fmt}"
+    key = artifact_key(fmt, "int8")
+    attempts = []
+    for recipe in recipes:
+        try:
+            details = quantize_once(model, fmt, fp32, q_path, recipe, gate.data)
+            m = gate.measure(q_path)
+        except Exception as exc:  # a recipe the toolchain cannot build is a failed attempt, not a crash
+            attempts.append({"recipe": recipe["name"], "error": f"{type(exc).__name__}: {exc}"[:300]})
+            _say(f"  failed to build: {type(exc).__name__}: {exc}"[:300])
+            continue
+        ok = gate.passes(m)
+        attempts.append({"recipe": recipe["name"], "val_macro_auc": m["val_macro_auc"],
+                         "val_auc_drop": m["val_auc_drop"],
+                         "val_decision_flip_rate": m["val_decision_flip_rate"],
+                         "val_max_abs_prob_diff": m["val_max_abs_prob_diff"], "passed": ok})
+        _say(f"  {key} [{recipe['name']}]: val {m['val_macro_auc']:.4f} (drop {m['val_auc_drop']:+.4f}, "
+             f"limit {gate.max_auc_drop}) fold-9 decisions flipped {m['val_decision_flip_rate']:.2%} "
+             f"(limit {gate.max_flip_rate:.2%}) max|dp| {m['val_max_abs_prob_diff']:.3f}; "
+             f"test {m['test_macro_auc']:.4f} -> {'PASS' if ok else 'FAIL'}")
+        if ok:
+            details["remedy"] = None if details["recipe"] == attempts[0]["recipe"] else details["recipe"]
+            details["attempts"] = attempts
+            details["gate"] = gate.card_entry()
+            return artifact_entry(q_path, fmt, "int8", m, quantization=details), attempts
+    q_path.unlink(missing_ok=True)
+    return None, attempts
+
+
+def write_bundle_card(model, config: dict, out: Path, artifacts: dict, gate: Gate, *, name: str | None,
+                      checkpoint_dir, command) -> dict:
+    """Write card.json (default artifact: the first of ARTIFACT_KEYS present), with the
+    checkpoint's adjacency plot when it has one."""
+    default = next(k for k in ARTIFACT_KEYS if k in artifacts)
+    card = make_card(model, config, artifacts, default, gate.ref, name=name or out.name,
+                     checkpoint_dir=checkpoint_dir, command=command, max_auc_drop=gate.max_auc_drop)
+    if checkpoint_dir is not None and (Path(checkpoint_dir) / "adjacency.png").is_file():
+        shutil.copy2(Path(checkpoint_dir) / "adjacency.png", out / "adjacency.png")
+        card["adjacency_png"] = "adjacency.png"
+    write_card(out, card)
+    return card
+
+
 def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: EvalData, *,
-                  formats=FORMATS, int8: bool = False, max_auc_drop: float = 0.005, max_flip_rate: float = 0.02,
-                  name: str | None = None,
+                  formats=FORMATS, int8: bool = False, max_auc_drop: float = MAX_AUC_DROP,
+                  max_flip_rate: float = MAX_FLIP_RATE, name: str | None = None,
                   checkpoint_dir: str | Path | None = None, command: str | None = None,
                   onnx_recipes=quantize.ONNX_RECIPES, tflite_recipes=quantize.TFLITE_RECIPES) -> dict:
-    """Write the bundle to ``out``; returns {"card", "failures"}. Failed int8 artifacts are not listed."""
+    """Write the bundle to ``out``; returns {"card", "failures"}. Failed int8 artifacts are not listed.
+
+    Steps: the torch reference and the :class:`Gate`; per format :func:`convert` and,
+    with ``int8``, :func:`try_recipes`; then :func:`write_bundle_card`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     labels = list(config["labels"])
@@ -240,88 +347,30 @@ def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: E
     model = model.eval()
     if hasattr(model, "fold_graph"):
         model.fold_graph()
-    n_leads, n_times = int(model.n_leads), int(model.n_times)
 
     t0 = time.time()
-    _say(f"torch fp32 reference on fold 9 ({len(data.x_val)}) and fold 10 ({len(data.x_test)}) windows")
-    run = torch_predict(model)
-    ref = {"p_val": _sigmoid(run(data.x_val)), "p_test": _sigmoid(run(data.x_test))}
-    ref["val"], ref["test"] = score(data.y_val, ref["p_val"], labels), score(data.y_test, ref["p_test"], labels)
-    _say(f"  torch fp32: val macro-AUC {ref['val']['macro_auc']:.4f}, test {ref['test']['macro_auc']:.4f}")
-
+    gate = Gate(torch_reference(model, data, labels), data, labels, thresholds, max_auc_drop, max_flip_rate)
+    recipes = {"onnx": onnx_recipes, "tflite": tflite_recipes}
     artifacts, failures = {}, []
     for fmt in formats:
-        if fmt not in FORMATS:
-            raise ExportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-        fp32 = out / f"model_fp32.{fmt}"
-        _say(f"{fmt} fp32: converting -> {fp32.name}")
-        (export_onnx if fmt == "onnx" else export_tflite)(model, fp32, n_leads, n_times)
-        MINIFY[fmt](fp32)
-        m = evaluate(backend_predict(fp32), ref, data, labels, thresholds)
-        _say(f"  {fmt}_fp32: val {m['val_macro_auc']:.4f} test {m['test_macro_auc']:.4f} max|dp| {m['max_abs_prob_diff']:.2g}")
-        if m["max_abs_prob_diff"] > FP32_TOLERANCE:
-            raise ExportError(f"{fmt} fp32 disagrees with torch: max |prob diff| {m['max_abs_prob_diff']} > "
-                              f"{FP32_TOLERANCE}; the conversion is wrong")
-        artifacts[f"{fmt}_fp32"] = artifact_entry(fp32, fmt, "fp32", m)
+        artifacts[artifact_key(fmt, "fp32")] = convert(model, fmt, out, gate)
         if not int8:
             continue
-        q_path = out / f"model_int8.{fmt}"
-        attempts, shipped = [], None
-        for recipe in (onnx_recipes if fmt == "onnx" else tflite_recipes):
-            _say(f"{fmt} int8: recipe {recipe['name']} (calibration: {len(data.x_calib)} windows from folds "
-                 f"{list(data.calib_folds)})")
-            try:
-                if fmt == "onnx":
-                    details = quantize.quantize_onnx(fp32, q_path, data.x_calib, recipe)
-                else:
-                    details = quantize.quantize_tflite(model, q_path, data.x_calib, recipe, fp32_path=fp32)
-                MINIFY[fmt](q_path)
-                m = evaluate(backend_predict(q_path), ref, data, labels, thresholds)
-            except Exception as exc:  # a recipe the toolchain cannot build is a failed attempt, not a crash
-                attempts.append({"recipe": recipe["name"], "error": f"{type(exc).__name__}: {exc}"[:300]})
-                _say(f"  failed to build: {type(exc).__name__}: {exc}"[:300])
-                continue
-            # AUC must hold, and the label decisions at the fold-9 thresholds must stay
-            # torch's: a quantized model can keep (or "gain") AUC by being a different model.
-            # (Not max |dp|: one window on the steep part of the sigmoid dominates it.) The 2%
-            # default sits below the thresholds' own uncertainty: re-choosing them on bootstrap
-            # resamples of fold 9 moves a median 3.2% of the decisions (5th percentile 1.0%;
-            # edge superdiagnostic run), while int8 noise moves the ~1% that lie within 0.01.
-            ok = m["val_auc_drop"] <= max_auc_drop and m["val_decision_flip_rate"] <= max_flip_rate
-            attempts.append({"recipe": recipe["name"], "val_macro_auc": m["val_macro_auc"],
-                             "val_auc_drop": m["val_auc_drop"],
-                             "val_decision_flip_rate": m["val_decision_flip_rate"],
-                             "val_max_abs_prob_diff": m["val_max_abs_prob_diff"], "passed": ok})
-            _say(f"  {fmt}_int8 [{recipe['name']}]: val {m['val_macro_auc']:.4f} (drop {m['val_auc_drop']:+.4f}, "
-                 f"limit {max_auc_drop}) fold-9 decisions flipped {m['val_decision_flip_rate']:.2%} "
-                 f"(limit {max_flip_rate:.2%}) max|dp| {m['val_max_abs_prob_diff']:.3f}; "
-                 f"test {m['test_macro_auc']:.4f} -> {'PASS' if ok else 'FAIL'}")
-            if ok:
-                shipped = (details, m)
-                break
-        if shipped is None:
-            q_path.unlink(missing_ok=True)
-            failures.append({"artifact": f"{fmt}_int8", "attempts": attempts})
-            continue
-        details, m = shipped
-        details["remedy"] = None if details["recipe"] == attempts[0]["recipe"] else details["recipe"]
-        details["attempts"] = attempts
-        details["gate"] = {"fold": 9, "max_auc_drop": max_auc_drop, "max_decision_flip_rate": max_flip_rate}
-        artifacts[f"{fmt}_int8"] = artifact_entry(q_path, fmt, "int8", m, quantization=details)
+        entry, attempts = try_recipes(model, fmt, out, recipes[fmt], gate)
+        if entry is None:
+            failures.append({"artifact": artifact_key(fmt, "int8"), "attempts": attempts})
+        else:
+            artifacts[artifact_key(fmt, "int8")] = entry
 
-    default = next(k for k in ("onnx_int8", "onnx_fp32", "tflite_int8", "tflite_fp32") if k in artifacts)
-    card = make_card(model, config, artifacts, default, ref, name=name or out.name,
-                     checkpoint_dir=checkpoint_dir, command=command, max_auc_drop=max_auc_drop)
-    if checkpoint_dir is not None and (Path(checkpoint_dir) / "adjacency.png").is_file():
-        shutil.copy2(Path(checkpoint_dir) / "adjacency.png", out / "adjacency.png")
-        card["adjacency_png"] = "adjacency.png"
-    write_card(out, card)
-    _say(f"wrote {out / 'card.json'} ({', '.join(artifacts)}; default {default}) in {time.time() - t0:.0f} s")
+    card = write_bundle_card(model, config, out, artifacts, gate, name=name, checkpoint_dir=checkpoint_dir,
+                             command=command)
+    _say(f"wrote {out / 'card.json'} ({', '.join(artifacts)}; default {card['default_artifact']}) "
+         f"in {time.time() - t0:.0f} s")
     return {"card": card, "failures": failures}
 
 
 def make_card(model, config: dict, artifacts: dict, default: str, ref: dict, *, name: str,
-              checkpoint_dir=None, command=None, max_auc_drop=0.005) -> dict:
+              checkpoint_dir=None, command=None, max_auc_drop=MAX_AUC_DROP) -> dict:
     from .. import __version__
 
     data = config.get("data", {})
@@ -349,8 +398,9 @@ def make_card(model, config: dict, artifacts: dict, default: str, ref: dict, *, 
                       "gate": f"int8 fold-9 macro-AUC within {max_auc_drop} of this"},
         "provenance": {
             "data": {"path": data.get("path"), "dataset": data.get("dataset")},
-            "folds": {"train": data.get("train_folds", list(range(1, 9))), "val": data.get("val_fold", 9),
-                      "test": data.get("test_fold", 10), "calibration": data.get("train_folds", list(range(1, 9)))},
+            "folds": {"train": data.get("train_folds", list(TRAIN_FOLDS)), "val": data.get("val_fold", VAL_FOLD),
+                      "test": data.get("test_fold", TEST_FOLD),
+                      "calibration": data.get("train_folds", list(TRAIN_FOLDS))},
             "checkpoint": str(checkpoint_dir) if checkpoint_dir else None,
             "train_command": config.get("command"),
             "train": config.get("train"),
@@ -368,10 +418,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="bundle directory to write")
     ap.add_argument("--int8", action="store_true", help="also int8 ONNX (static QDQ) and int8 TFLite (PT2E)")
     ap.add_argument("--formats", default="onnx,tflite", help="comma-separated: onnx,tflite")
-    ap.add_argument("--max-auc-drop", type=float, default=0.005, help="fold-9 macro-AUC drop allowed for int8")
-    ap.add_argument("--max-flip-rate", type=float, default=0.02,
+    ap.add_argument("--max-auc-drop", type=float, default=MAX_AUC_DROP,
+                    help="fold-9 macro-AUC drop allowed for int8")
+    ap.add_argument("--max-flip-rate", type=float, default=MAX_FLIP_RATE,
                     help="largest fraction of fold-9 label decisions (at the card's thresholds) an int8 "
-                         "artifact may change vs torch (default 0.02 = 2%%)")
+                         f"artifact may change vs torch (default %(default)s = {MAX_FLIP_RATE * 100:g}%%)")
     ap.add_argument("--calib-windows", type=int, default=256, help="calibration windows from folds 1-8")
     ap.add_argument("--data", help="dataset root (default: the checkpoint's data path)")
     ap.add_argument("--name", help="bundle name for the card (default: the --out directory name)")

@@ -2,7 +2,7 @@
 
 Each recipe is a small dict recorded verbatim in the bundle card, so a card
 says exactly how its int8 file was made. Export tries them in order until one
-passes the AUC gate (``export.py``); calibration windows come from the
+passes the gate (``export.Gate``); calibration windows come from the
 training folds only.
 """
 from __future__ import annotations
@@ -18,10 +18,9 @@ log = logging.getLogger(__name__)
 
 #: ONNX recipes, tried in this order. Activations are uint8 (U8S8): on x86-64 with
 #: AVX2/AVX-512 VNNI onnxruntime runs U8S8 convolutions with integer kernels, while
-#: S8S8 and int16 activations run ~2-4x slower (measured on the paper preset:
-#: fp32 8.5 ms, U8S8 2.3 ms, S8S8 5.2 ms, int16 9.9 ms); accuracy is the same for
-#: U8 and S8 (both asymmetric, 256 levels). ``exclude`` names nodes kept in float:
-#: "sensitive:N" = the nodes around the N activations that lose most to int8
+#: S8S8 and int16 activations run slower (README, "ONNX int8 uses uint8 activations");
+#: accuracy is the same for U8 and S8 (both asymmetric, 256 levels). ``exclude`` names
+#: nodes kept in float: "sensitive:N" = the nodes around the N activations that lose most to int8
 #: (layer-wise comparison with qdq_loss_debug), "first_last" = the first and last MAC layers.
 ONNX_RECIPES = (
     {"name": "uint8_minmax", "activation_type": "QUInt8", "calibrate_method": "MinMax"},

@@ -1,4 +1,4 @@
-"""Datasets for training and evaluation (contract 2): PTB-XL's six tasks and CPSC2018."""
+"""Datasets for training and evaluation: PTB-XL's six tasks and CPSC2018."""
 from .cpsc2018 import CPSC_LABELS
 from .dataset import EcgDataset, fit_window
 from .load import TASKS, dataset_kind, load_dataset

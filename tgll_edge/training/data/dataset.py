@@ -1,4 +1,4 @@
-"""The in-memory dataset every task loads into (contract 2)."""
+"""The in-memory dataset every task loads into."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -102,7 +102,7 @@ def _load_cpsc(wfdb_recs, original, original_labels, settings, n_times, progress
 
 def load_dataset(path, task: str, preprocessing: dict | None = None, cache_dir=None,
                  progress: bool = True, min_samples: int = 0) -> EcgDataset:
-    """Read, preprocess and label a dataset (contract 2).
+    """Read, preprocess and label a dataset.
 
     ``cache_dir``: None -> :func:`cache.default_cache_dir`; False or "" -> no cache.
     ``min_samples``: PTB-XL labels must occur in more than this many records (benchmark: 0).
