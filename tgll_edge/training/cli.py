@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import TASKS
-
-ARCH_CHOICES = ("tgllnet", "resnet1d_wang", "xresnet1d101")
+from .protocol import ARCHS, SCHEDULES
 
 
 def _cache_arg(args):
@@ -61,7 +60,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="PATH",
                    help="PTB-XL root (with ptbxl_database.csv) or CPSC2018 directory")
     p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--arch", required=True, choices=ARCH_CHOICES)
+    p.add_argument("--arch", required=True, choices=ARCHS)
     p.add_argument("--preset", help="architecture preset (tgllnet: paper, edge)")
     p.add_argument("--model-arg", action="append", default=[], type=_model_arg, metavar="KEY=VALUE",
                    help="extra build_model keyword (repeatable), e.g. width=16")
@@ -72,7 +71,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_positive(float), default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=_positive(int), default=2, help="torch CPU threads (default 2)")
-    p.add_argument("--schedule", choices=("none", "onecycle", "cosine"), default="none",
+    p.add_argument("--schedule", choices=SCHEDULES, default="none",
                    help="learning-rate schedule over the whole run (default: constant)")
     p.add_argument("--patience", type=_positive(int), help="stop after N epochs without a better fold-9 AUC")
     p.add_argument("--per-lead-scaler", action="store_true",
@@ -158,7 +157,8 @@ def evaluate_checkpoint(directory, data=None, task=None, fold=None, all_records=
     from . import metrics
     from .checkpoint import load_checkpoint
     from .data import dataset_kind, load_dataset
-    from .fit import TEST_FOLD, predict_proba
+    from .fit import predict_proba
+    from .protocol import TEST_FOLD
     from tgll_edge.signal import StandardScaler
 
     model, config = load_checkpoint(directory)

@@ -27,11 +27,7 @@ from tgll_edge.signal import StandardScaler
 
 from . import checkpoint, metrics
 from .data import EcgDataset
-
-TRAIN_FOLDS = (1, 2, 3, 4, 5, 6, 7, 8)
-VAL_FOLD = 9
-TEST_FOLD = 10
-SCHEDULES = ("none", "onecycle", "cosine")
+from .protocol import SCHEDULES, TEST_FOLD, TRAIN_FOLDS, VAL_FOLD
 
 
 def fit_scaler(ds: EcgDataset, per_lead: bool = False) -> StandardScaler:
