@@ -22,7 +22,7 @@ is not corrected, and inlets on other machines correct for clock offsets with
 LSL's own time_correction as usual. Signal sample timestamps are their nominal
 times (the card's causal filters delay the content by the preprocessing delay,
 given in the metadata, as in the findings). A finding's marker is stamped at its
-window's start (``t_end`` is in the JSON), a gap at the first sample after it, a
+window's start (``t_end`` is in the JSON), a gap at its first missing sample, a
 status at the latest marker time (markers are never out of order). A ``--fast``
 replay runs device time ahead of ``local_clock``: the mapping still holds.
 
@@ -169,19 +169,22 @@ class LslSink(Sink):
             raise UplinkError(f"LSL: could not create the outlets for {self.name!r}")
 
     # -- the clock ----------------------------------------------------------------------------
-    def _anchor(self, t_device_now: float) -> None:
+    def _anchor(self, t_device_now: float, t_first: float | None = None) -> None:
+        """Fix the offset: device time ``t_device_now`` is now. The clock marker goes at ``t_first``,
+        the first device time seen (the first block's start), so no later marker precedes it."""
         if self.offset is None:
             self.offset = local_clock() - t_device_now
+            t_first = t_device_now if t_first is None else t_first
             early, self._early = self._early, []
             for obj in early:
-                self._marker(obj, 0.0)
+                self._marker(obj, min(0.0, t_first))
             self._marker({"type": "clock", "device_time": round(t_device_now, 6),
                           "lsl_time": round(t_device_now + self.offset, 6), "offset": self.offset},
-                         t_device_now)
+                         t_first)
 
     def block(self, block: SampleBlock) -> None:
         self.last_device_t = block.t_end
-        self._anchor(block.t_end)
+        self._anchor(block.t_end, block.t_start)
 
     def signal(self, t_start: float, fs: float, data) -> None:
         if self.signal_outlet is None:
@@ -190,7 +193,7 @@ class LslSink(Sink):
         n = x.shape[0]
         if n == 0:
             return
-        self._anchor(t_start + n / fs)
+        self._anchor(t_start + n / fs, t_start)
         ts = self.offset + t_start + np.arange(n, dtype=np.float64) / fs
         self.lib.lsl_push_chunk_ftnp(self.signal_outlet, x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
                                      x.size, ts.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), 1)
