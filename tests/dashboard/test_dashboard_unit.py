@@ -34,6 +34,16 @@ def test_ring_keeps_last_seconds_and_marks_gaps_nan():
     assert (k0, x.shape[1]) == (215, 5)
 
 
+def test_a_gap_is_never_bridged_even_when_the_signal_fills_it():
+    """A pipeline may interpolate over a short link gap so windows still form; the page shows the gap."""
+    sink = DashboardSink()
+    sink.signal(0.0, 100.0, np.ones((12, 50), np.float32))
+    sink(Gap(250, 25, 500.0, "link"))  # 0.50 - 0.55 s lost
+    sink.signal(0.5, 100.0, np.ones((12, 50), np.float32))  # filled in (bridged) by the pipeline
+    _, x = sink.ring.since(0)
+    assert np.isnan(x[:, 50:55]).all() and np.isfinite(x[:, :50]).all() and np.isfinite(x[:, 55:]).all()
+
+
 def test_ring_restarts_on_new_rate():
     r = SignalRing(seconds=1.0)
     r.push(0.0, 100.0, np.ones((12, 50)))

@@ -140,6 +140,16 @@ class SignalRing:
             self.buf[:, a:] = np.nan
             self.buf[:, :b] = np.nan
 
+    def blank(self, t0: float, t1: float) -> None:
+        """NaN over device times [t0, t1) (at least one sample), where they are in the ring."""
+        if not self.fs:
+            return
+        k0 = int(math.floor(t0 * self.fs + 1e-6))
+        k1 = max(k0 + 1, int(math.ceil(t1 * self.fs - 1e-6)))
+        k0, k1 = max(k0, self.k_end - self.n), min(k1, self.k_end)
+        if k1 > k0:
+            self._write_nan(k0, k1)
+
     def since(self, k_from: int) -> tuple[int, np.ndarray]:
         """(k0, samples from max(k_from, oldest kept) to the newest), a copy."""
         n = self.n
@@ -190,6 +200,7 @@ class DashboardSink(Sink):
         self._sent_seq = 0
         self._sent_k = 0
         self._sent_epoch = 0
+        self._gap_spans: list[tuple[float, float]] = []  # device-time spans never drawn as signal
         self._frame_no = 0          # deltas built so far: a browser counts the ones it missed
         self.pipeline = None
         self.meta: dict = {}
@@ -233,6 +244,13 @@ class DashboardSink(Sink):
         with self._lock:
             self.counts["signal_chunks"] += 1
             self.ring.push(t_start, fs, data)
+            if self._gap_spans:  # never bridged on the page, even where the pipeline fills a short gap
+                t_end = t_start + np.shape(data)[-1] / fs
+                for g0, g1 in self._gap_spans:
+                    if g0 < t_end and g1 > t_start:
+                        self.ring.blank(g0, g1)
+                oldest = self.ring.k_end / fs - self.ring.seconds
+                self._gap_spans = [(g0, g1) for g0, g1 in self._gap_spans if g1 >= oldest]
 
     def __call__(self, result) -> None:
         with self._lock:
@@ -240,6 +258,10 @@ class DashboardSink(Sink):
                 kind, name = self.findings, "findings"
             elif isinstance(result, Gap):
                 kind, name = self.gaps, "gaps"
+                if result.fs and result.missing_samples:
+                    span = (result.t, result.t + result.missing_samples / result.fs)
+                    self._gap_spans.append(span)
+                    self.ring.blank(*span)
             elif isinstance(result, Status):
                 kind, name = self.statuses, "status"
                 if result.kind == "info" and result.detail:

@@ -108,6 +108,32 @@
     return { hmm: 4 * h, panels: out };
   }
 
+  // the paper (1 mm minor, 5 mm major grid) is drawn once per size, then copied
+  const paperCache = {};
+  function paper(w, h, widthCss, hCss, hmm, pxmm, dpr) {
+    const key = `${w}x${h}`;
+    if (paperCache[key]) return paperCache[key];
+    const c = document.createElement('canvas'); c.width = w; c.height = h;
+    const ctx = c.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = '#fffafa'; ctx.fillRect(0, 0, widthCss, hCss);
+    const grid = (step, color) => {
+      ctx.beginPath();
+      for (let x = 0; x <= 250 + 1e-6; x += step) { const px = Math.round(x * pxmm) + 0.5; ctx.moveTo(px, 0); ctx.lineTo(px, hCss); }
+      for (let y = 0; y <= hmm + 1e-6; y += step) { const py = Math.round(y * pxmm) + 0.5; ctx.moveTo(0, py); ctx.lineTo(widthCss, py); }
+      ctx.strokeStyle = color; ctx.lineWidth = 1; ctx.stroke();
+    };
+    if (pxmm >= 2.5) grid(1, '#f7d4d4');
+    grid(5, '#eaa0a0');
+    for (const k of Object.keys(paperCache)) delete paperCache[k];
+    paperCache[key] = c;
+    return c;
+  }
+
+  // DOM updates only when the text changed (no layout work for identical content)
+  const html = (el, s) => { if (el._html !== s) { el._html = s; el.innerHTML = s; } };
+  const text = (el, s) => { if (el.textContent !== s) el.textContent = s; };
+
   const STATE_COLOR = { attached: '#1d2430', 'lead-off': '#c62828', flat: '#b26a00', saturated: '#6a1b9a', unused: '#90a4ae' };
 
   function drawECG(canvas, widthCss) {
@@ -120,17 +146,9 @@
       canvas.style.height = hCss + 'px';
     }
     const ctx = canvas.getContext('2d');
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(paper(canvas.width, canvas.height, widthCss, hCss, lay.hmm, pxmm, dpr), 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.fillStyle = '#fffafa'; ctx.fillRect(0, 0, widthCss, hCss);
-    // paper grid: 1 mm minor, 5 mm major
-    const grid = (step, color, lw) => {
-      ctx.beginPath();
-      for (let x = 0; x <= 250 + 1e-6; x += step) { const px = Math.round(x * pxmm) + 0.5; ctx.moveTo(px, 0); ctx.lineTo(px, hCss); }
-      for (let y = 0; y <= lay.hmm + 1e-6; y += step) { const py = Math.round(y * pxmm) + 0.5; ctx.moveTo(0, py); ctx.lineTo(widthCss, py); }
-      ctx.strokeStyle = color; ctx.lineWidth = lw; ctx.stroke();
-    };
-    if (pxmm >= 2.5) grid(1, '#f7d4d4', 1);
-    grid(5, '#eaa0a0', 1);
     const states = (S.live && S.live.leads) || {};
     const drawn = {};
     LEADS.forEach((l) => { drawn[l] = 0; });
@@ -151,6 +169,10 @@
           const xa = x0 + (a - kStart - j0) / fs * MM_PER_S * pxmm, xb = x0 + (b - kStart - j0) / fs * MM_PER_S * pxmm;
           ctx.fillRect(xa, p.y * pxmm, Math.max(2, xb - xa), p.h * pxmm);
           gapBands++;
+          if (p.rhythm || (S.rows12 && p.lead === 'V6')) {
+            ctx.save(); ctx.fillStyle = '#c62828'; ctx.font = 'bold 11px system-ui, sans-serif';
+            ctx.fillText('gap', xa + 3, (p.y + p.h) * pxmm - 4); ctx.restore();
+          }
         }
         const b = S.buf[li[p.lead]];
         ctx.save();
@@ -175,7 +197,7 @@
         if (!p.rhythm && p.x > 0) { ctx.fillStyle = '#333'; ctx.fillRect(x0, yc - 4, 1.5, 8); }
       }
       const t1 = S.kEnd / fs;
-      $('devtime').textContent = `device time ${Math.max(0, t1 - SECONDS).toFixed(1)} - ${t1.toFixed(1)} s`;
+      text($('devtime'), String(`device time ${Math.max(0, t1 - SECONDS).toFixed(1)} - ${t1.toFixed(1)} s`));
     } else {
       ctx.fillStyle = '#6b7280'; ctx.font = '14px system-ui, sans-serif';
       ctx.fillText('waiting for signal...', 12, 24);
@@ -198,13 +220,11 @@
   function renderFindings() {
     const box = $('findings'), f = S.findings[S.findings.length - 1], meta = S.meta || {};
     if (!f) return;
-    $('win-time').textContent = `window ${f.t_start.toFixed(1)} - ${f.t_end.toFixed(1)} s`;
+    text($('win-time'), String(`window ${f.t_start.toFixed(1)} - ${f.t_end.toFixed(1)} s`));
     const q = f.quality || {};
     if (q.skipped) {
-      box.innerHTML = '';
-      const d = document.createElement('div'); d.className = 'skipped';
-      d.textContent = 'window skipped by the quality gate: ' + (q.reasons || []).join('; ');
-      box.appendChild(d);
+      html(box, '<div class="skipped">window skipped by the quality gate: ' +
+        (q.reasons || []).join('; ').replace(/</g, '&lt;') + '</div>');
     } else {
       const labels = meta.labels && meta.labels.length ? meta.labels : Object.keys(f.probabilities);
       const rows = [];
@@ -216,45 +236,45 @@
           (thr !== undefined ? `<span class="thr" style="left:calc(${(thr * 100).toFixed(1)}% - 1px)" title="threshold ${thr.toFixed(2)}"></span>` : '') +
           `</span><span class="val">${p.toFixed(2)}</span></div>`);
       });
-      box.innerHTML = rows.join('');
+      html(box, rows.join(''));
     }
-    $('quality').textContent = q.ok ? 'quality ok' : 'quality: ' + (q.flags || []).join(', ');
-    $('latency').textContent = fmt(f.latency_ms, 1) + ' ms';
+    text($('quality'), String(q.ok ? 'quality ok' : 'quality: ' + (q.flags || []).join(', ')));
+    text($('latency'), String(fmt(f.latency_ms, 1) + ' ms'));
   }
 
   function renderLeads() {
     const live = S.live || {};
     const leads = live.leads || {};
-    $('leads').innerHTML = LEADS.map((l) => `<span class="chip ${leads[l] || 'attached'}" data-lead="${l}" title="${leads[l] || 'attached'}">${l}</span>`).join('');
+    html($('leads'), LEADS.map((l) => `<span class="chip ${leads[l] || 'attached'}" data-lead="${l}" title="${leads[l] || 'attached'}">${l}</span>`).join(''));
     const ch = live.channels || [], mask = live.lead_off_mask || 0;
-    $('electrodes').innerHTML = ch.length ? ch.map((c, i) => {
+    html($('electrodes'), ch.length ? ch.map((c, i) => {
       const off = (mask >> i) & 1;
       return `<span class="chip ${off ? 'lead-off' : 'attached'}" data-channel="${c}" title="${off ? 'lead-off' : 'attached'}">${c}</span>`;
-    }).join('') : '<span class="dim">no device data yet</span>';
-    $('leads-used').textContent = live.leads_used ? 'leads used by the model: ' + live.leads_used.join(', ') : '';
+    }).join('') : '<span class="dim">no device data yet</span>');
+    text($('leads-used'), String(live.leads_used ? 'leads used by the model: ' + live.leads_used.join(', ') : ''));
   }
 
   function renderLink() {
     const live = S.live || {}, c = live.counters || {}, d = live.device || {};
     for (const k of ['packets', 'bytes', 'crc_errors', 'dropped_bytes', 'gaps', 'missing_samples', 'windows', 'skipped_windows']) {
       const el = $('c-' + k); if (!el) continue;
-      el.textContent = fmt(c[k]);
+      text(el, fmt(c[k]));
       el.classList.toggle('bad', ['crc_errors', 'dropped_bytes', 'gaps', 'missing_samples', 'skipped_windows'].indexOf(k) >= 0 && c[k] > 0);
     }
-    $('c-device_seconds').textContent = c.device_seconds !== undefined ? fmt(c.device_seconds, 1) + ' s' : '-';
-    $('d-device_id').textContent = fmt(d.device_id || null);
-    $('d-firmware').textContent = fmt(d.firmware || null);
-    $('d-fs').textContent = d.fs ? d.fs + ' Hz' : (live.device_fs ? live.device_fs + ' Hz' : '-');
-    $('d-uv_per_count').textContent = d.uv_per_count ? Number(d.uv_per_count).toPrecision(4) : '-';
-    $('uptime').textContent = live.uptime_s !== undefined ? 'uptime ' + clock(live.uptime_s) : '';
-    $('frames').textContent = fmt(S.frames);
-    $('missed').textContent = fmt(S.missed);
+    text($('c-device_seconds'), String(c.device_seconds !== undefined ? fmt(c.device_seconds, 1) + ' s' : '-'));
+    text($('d-device_id'), String(fmt(d.device_id || null)));
+    text($('d-firmware'), String(fmt(d.firmware || null)));
+    text($('d-fs'), String(d.fs ? d.fs + ' Hz' : (live.device_fs ? live.device_fs + ' Hz' : '-')));
+    text($('d-uv_per_count'), String(d.uv_per_count ? Number(d.uv_per_count).toPrecision(4) : '-'));
+    text($('uptime'), String(live.uptime_s !== undefined ? 'uptime ' + clock(live.uptime_s) : ''));
+    text($('frames'), String(fmt(S.frames)));
+    text($('missed'), String(fmt(S.missed)));
     const conn = $('conn');
     if (live.ended) { conn.textContent = 'stream ended'; conn.className = 'pill ended'; }
     else if (S.connected) { conn.textContent = 'live'; conn.className = 'pill on'; }
     else { conn.textContent = 'disconnected'; conn.className = 'pill off'; }
     const m = S.meta || {};
-    $('model').textContent = m.model ? `model ${m.model} (${m.artifact}), ${m.window_s} s windows every ${m.hop_s} s` : '';
+    text($('model'), String(m.model ? `model ${m.model} (${m.artifact}), ${m.window_s} s windows every ${m.hop_s} s` : ''));
   }
 
   function drawTimeline(canvas, widthCss) {
@@ -292,7 +312,7 @@
   }
 
   function renderEvents() {
-    $('events').innerHTML = S.events.slice().reverse().map((e) => `<li class="${e.cls}">${e.text.replace(/</g, '&lt;')}</li>`).join('');
+    html($('events'), S.events.slice().reverse().map((e) => `<li class="${e.cls}">${e.text.replace(/</g, '&lt;')}</li>`).join(''));
   }
 
   function render() {
@@ -300,7 +320,9 @@
     const ecg = $('ecg');
     S.drawn = drawECG(ecg, ecg.clientWidth || 800);
     const tl = $('timeline');
-    drawTimeline(tl, tl.clientWidth || 800);
+    const last = S.findings[S.findings.length - 1];
+    const tlKey = `${last ? last.n : 0}:${S.findings.length}:${tl.clientWidth}:${S.meta ? S.meta.labels.length : 0}`;
+    if (tlKey !== S.tlKey) { S.tlKey = tlKey; drawTimeline(tl, tl.clientWidth || 800); }
     renderFindings(); renderLeads(); renderLink(); renderEvents();
   }
 
