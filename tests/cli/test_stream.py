@@ -16,7 +16,8 @@ from tgll_edge.cli.stream import main
 from tgll_edge.link.blocks import Gap, SampleBlock, Status
 from tgll_edge.stream import Recorder
 
-WINDOW_KEYS = {"type", "t_start", "t_end", "probabilities", "labels", "quality", "latency_ms"}
+WINDOW_KEYS = {"type", "t_start", "t_end", "probabilities", "labels", "quality", "latency_ms", "bridged_gaps",
+               "bridged_ms"}
 GAP_KEYS = {"type", "t", "missing_samples", "cause"}
 SUMMARY_KEYS = {"type", "packets", "bytes", "crc_errors", "dropped_bytes", "gaps", "missing_samples",
                 "windows", "skipped_windows"}
@@ -42,6 +43,26 @@ def recording(tmp_path_factory):
             rec.gap(ev)
     rec.close()
     return d
+
+
+def test_a_short_link_gap_is_bridged_and_still_reported(bundle, recording, capsys):
+    """The 80 ms gap (40 samples at 500 Hz) is within the default bridge; the 500 ms one is not."""
+    code, lines = run_json(["--replay", str(recording), "--fast", "--json", "--model", str(bundle), "--hop", "2"],
+                           capsys)
+    assert code == 0
+    windows = [ln for ln in lines if ln["type"] == "window"]
+    gaps = [ln for ln in lines if ln["type"] == "gap"]
+    assert [(g["t"], g["missing_samples"]) for g in gaps] == [(12.0, 250), (26.0, 40)]
+    assert lines[-1]["gaps"] == 2 and lines[-1]["missing_samples"] == 290
+    # after the 500 ms gap one run goes on to the end: windows every 2 s from 12.5 s
+    assert [w["t_start"] for w in windows] == pytest.approx([0, 2, 12.5, 14.5, 16.5, 18.5, 20.5, 22.5, 24.5,
+                                                            26.5, 28.5])
+    # a window covering [25.92, 26.0) holds the 40 filled samples: exactly those report the bridge
+    spans = [(w["t_start"], w["t_end"]) for w in windows]
+    for w, (a, b) in zip(windows, spans):
+        covers = a <= 25.92 and b >= 26.0
+        assert (w["bridged_gaps"], w["bridged_ms"]) == ((1, 80.0) if covers else (0, 0.0)), (a, b)
+    assert sum(w["bridged_gaps"] for w in windows) == 5
 
 
 def run_json(argv, capsys):
@@ -88,7 +109,7 @@ def test_json_lines_schema_and_record_then_replay(bundle, recording, tmp_path, c
     again = tmp_path / "again"
     csv = tmp_path / "w.csv"
     code, lines = run_json(["--replay", str(recording), "--fast", "--json", "--model", str(bundle), "--hop", "2",
-                            "--record", str(again), "--csv", str(csv)], capsys)
+                            "--record", str(again), "--csv", str(csv), "--max-bridge-ms", "0"], capsys)
     assert code == 0
     kinds = [ln["type"] for ln in lines]
     assert set(kinds) == {"status", "window", "gap", "summary"} and kinds[-1] == "summary"
@@ -115,8 +136,8 @@ def test_json_lines_schema_and_record_then_replay(bundle, recording, tmp_path, c
     assert len(csv.read_text().splitlines()) == 1 + 6
 
     # the recording of the replay replays to the same findings
-    code, lines2 = run_json(["--replay", str(again), "--fast", "--json", "--model", str(bundle), "--hop", "2"],
-                            capsys)
+    code, lines2 = run_json(["--replay", str(again), "--fast", "--json", "--model", str(bundle), "--hop", "2",
+                             "--max-bridge-ms", "0"], capsys)
     assert code == 0
     windows2 = [ln for ln in lines2 if ln["type"] == "window"]
     gaps2 = [ln for ln in lines2 if ln["type"] == "gap"]

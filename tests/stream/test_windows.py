@@ -126,3 +126,41 @@ def test_ring_buffer_wraps_and_returns_oldest_first():
     np.testing.assert_array_equal(rb.last(7), data[:, 3:10])
     with pytest.raises(ValueError):
         rb.last(8)
+
+
+def _interpolated(x8, gaps):
+    """The signal a bridge should give: each gap's samples replaced by the straight line between its ends."""
+    y = x8.astype(np.float64).copy()
+    for g0, m in gaps.items():
+        w = np.arange(1, m + 1) / (m + 1)
+        y[:, g0:g0 + m] = y[:, g0 - 1:g0] * (1 - w) + y[:, g0 + m:g0 + m + 1] * w
+    return y
+
+
+@pytest.mark.parametrize("fs_in", [250.0, 500.0])
+def test_a_bridged_gap_equals_the_interpolated_signal_processed_at_once(fs_in):
+    x8 = synthetic_ecg(int(24 * fs_in), fs_in, seed=5)
+    gaps = {int(6 * fs_in): 10, int(13 * fs_in): 25}  # 40 / 100 ms at 250 Hz, 20 / 50 ms at 500 Hz
+    events, _ = with_gaps(x8, fs_in, gaps, size=10)
+    sp = SignalPath(lambda f: Preprocessor(DEFAULT_SETTINGS, f), FS, N_TIMES, 2.0, max_bridge_s=0.1)
+    wins = run(sp, events)
+    whole = preprocess(derive_12(_interpolated(x8, gaps)), fs_in, DEFAULT_SETTINGS)
+    assert len(wins) == (whole.shape[1] - N_TIMES) // 200 + 1  # no gap broke the run
+    for w in wins:
+        a = int(round(w.t_start * FS))
+        np.testing.assert_allclose(w.data, whole[:, a:a + N_TIMES], atol=1e-5)
+        inside = [m for g0, m in gaps.items() if w.t_start * fs_in <= g0 and g0 + m <= w.t_end * fs_in]
+        assert w.bridged_gaps == len(inside)
+        assert w.bridged_ms == pytest.approx(1000 * sum(inside) / fs_in)
+
+
+def test_gaps_that_are_too_long_or_not_on_a_running_clock_are_not_bridged():
+    fs_in = 500.0
+    x8 = synthetic_ecg(int(30 * fs_in), fs_in, seed=6)
+    events, _ = with_gaps(x8, fs_in, {6000: 51}, size=10)  # 102 ms > 100 ms
+    wins = run(SignalPath(lambda f: Preprocessor(DEFAULT_SETTINGS, f), FS, N_TIMES, 5.0, max_bridge_s=0.1), events)
+    assert wins[1].t_start == pytest.approx(6051 / fs_in)  # the run restarted after the gap
+    events, _ = with_gaps(x8, fs_in, {6000: 10}, size=10)
+    events = [Gap(e.index, e.missing_samples, e.fs, "disconnect") if isinstance(e, Gap) else e for e in events]
+    wins = run(SignalPath(lambda f: Preprocessor(DEFAULT_SETTINGS, f), FS, N_TIMES, 5.0, max_bridge_s=0.1), events)
+    assert wins[1].t_start == pytest.approx(6010 / fs_in) and all(w.bridged_gaps == 0 for w in wins)

@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = p.add_argument_group("windows and output")
     run.add_argument("--hop", type=float, default=5.0, metavar="S",
                      help="seconds between window starts, > 0 and <= the window length (default 5)")
+    from ..stream.pipeline import DEFAULT_MAX_BRIDGE_MS
+    run.add_argument("--max-bridge-ms", type=float, default=DEFAULT_MAX_BRIDGE_MS, metavar="MS",
+                     help="fill a link gap of at most MS milliseconds (lost packets) by linear interpolation so "
+                          "the window still forms; the gap is still reported and counted; 0 = never "
+                          f"(default {DEFAULT_MAX_BRIDGE_MS:g})")
     run.add_argument("--duration", type=float, default=None, metavar="S",
                      help="stop after S seconds of device time (live sources: also after S + 30 s of wall time)")
     run.add_argument("--json", action="store_true",
@@ -91,6 +96,8 @@ def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> str:
     kind = given[0]
     if not a.hop > 0:
         p.error(f"--hop must be > 0 seconds; got {a.hop:g}")
+    if not 0 <= a.max_bridge_ms <= 1000:
+        p.error(f"--max-bridge-ms must be between 0 and 1000; got {a.max_bridge_ms:g}")
     if a.duration is not None and not a.duration > 0:
         p.error(f"--duration must be > 0 seconds; got {a.duration:g}")
     if a.speed is not None and not a.speed > 0:
@@ -242,7 +249,8 @@ def main(argv=None) -> int:
         return 1
 
     from ..stream import Pipeline
-    pipe = Pipeline(source, model, hop_s=a.hop, duration_s=a.duration, sinks=sinks + dashboard)
+    pipe = Pipeline(source, model, hop_s=a.hop, duration_s=a.duration, max_bridge_ms=a.max_bridge_ms,
+                    sinks=sinks + dashboard)
     announce(model, a, kind)
     return run(pipe, a, kind)
 

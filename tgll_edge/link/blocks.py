@@ -90,7 +90,8 @@ class SampleBlock:
 
 @dataclass(frozen=True)
 class Gap:
-    """``missing_samples`` per channel were lost before the sample at ``index``.
+    """``missing_samples`` per channel were lost, from the sample at ``index`` on (the next
+    sample that arrives has index ``index + missing_samples``).
 
     ``cause``: a :class:`GapCause`.
     """

@@ -34,6 +34,8 @@ from .sinks import Sink
 from .windows import SignalPath, Window
 
 INT24_FULL_SCALE = 2 ** 23 - 1
+#: the longest link gap bridged by default (chosen on fold 9: see the README, "Lossy links")
+DEFAULT_MAX_BRIDGE_MS = 100.0
 
 
 class Pipeline:
@@ -44,20 +46,22 @@ class Pipeline:
     model: a loaded :class:`tgll_edge.runtime.Model`, a bundle directory, or None
     (the default bundle). hop_s: seconds between window starts (0 < hop <= window).
     duration_s: stop after this many seconds of device time (None: until the source ends).
+    max_bridge_ms: bridge a link gap of at most this many milliseconds by interpolation
+    (0: never; see windows.py); the gap is still reported and counted.
     sinks: :class:`tgll_edge.stream.Sink` objects (JSON lines, live view, CSV, a
     :class:`tgll_edge.stream.Recorder` ...); ``recorder`` is one more sink.
     """
 
     def __init__(self, source: Iterable, model=None, hop_s: float = 5.0, *, artifact: str | None = None,
                  threads: int = 1, quality: QualitySettings | None = None, duration_s: float | None = None,
-                 sinks: Iterable[Sink] = (), recorder: Sink | None = None, on_window: Callable | None = None,
+                 max_bridge_ms: float = DEFAULT_MAX_BRIDGE_MS, sinks: Iterable[Sink] = (), recorder: Sink | None = None, on_window: Callable | None = None,
                  on_gap: Callable | None = None, on_status: Callable | None = None):
         if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             from ..runtime import load_model
             model = load_model(model, artifact=artifact, threads=threads)
         self.model = model
         self.source = as_source(source)
-        self.path = SignalPath(model.preprocessor, model.fs, model.n_times, hop_s)
+        self.path = SignalPath(model.preprocessor, model.fs, model.n_times, hop_s, max_bridge_s=max_bridge_ms / 1000)
         self.hop_s = hop_s
         self.quality_settings = quality or QualitySettings()
         self.duration_s = duration_s
@@ -245,7 +249,7 @@ class Pipeline:
                 positive = [lab for lab, v, t in zip(labels, p, thresholds) if v >= t]
             self.counts["windows"] += 1
             f = Finding(w.t_start, w.t_end, probs, positive, w.quality,
-                        (time.perf_counter() - w.arrival) * 1000.0)
+                        (time.perf_counter() - w.arrival) * 1000.0, w.bridged_gaps, w.bridged_ms)
             findings.append(f)
             if self.on_window is not None:
                 self.on_window(f)

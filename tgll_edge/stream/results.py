@@ -16,7 +16,8 @@ class Finding:
 
     probabilities: label -> probability ({} when the quality gate skipped the window);
     labels: the labels at or above their card threshold; quality: the gate's verdict;
-    latency_ms: from the arrival of the block completing the window to this result.
+    latency_ms: from the arrival of the block completing the window to this result;
+    bridged_gaps / bridged_ms: short link gaps inside the window filled by interpolation.
     """
 
     t_start: float
@@ -25,6 +26,8 @@ class Finding:
     labels: list
     quality: Quality
     latency_ms: float
+    bridged_gaps: int = 0
+    bridged_ms: float = 0.0
 
     @property
     def skipped(self) -> bool:
@@ -34,7 +37,8 @@ class Finding:
         return {"type": "window", "t_start": round(self.t_start, 6), "t_end": round(self.t_end, 6),
                 "probabilities": {k: float(v) for k, v in self.probabilities.items()},
                 "labels": list(self.labels), "quality": self.quality.to_dict(),
-                "latency_ms": round(self.latency_ms, 3)}
+                "latency_ms": round(self.latency_ms, 3), "bridged_gaps": int(self.bridged_gaps),
+                "bridged_ms": round(float(self.bridged_ms), 3)}
 
 
 def _jsonable(value):

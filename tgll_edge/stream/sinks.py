@@ -114,7 +114,9 @@ class LiveView(Sink):
             found = f"no finding above threshold (top {top} {f.probabilities[top]:.2f})"
         quality = "quality ok" if q.ok else "quality: " + ", ".join(
             f"{flag} ({', '.join(getattr(q, flag))})" for flag in q.flags)
-        return f"{span}  {found}  | {quality} | {f.latency_ms:.1f} ms"
+        bridged = f" | bridged {f.bridged_gaps} gap{'s' if f.bridged_gaps != 1 else ''} " \
+                  f"({f.bridged_ms:.0f} ms)" if f.bridged_gaps else ""
+        return f"{span}  {found}  | {quality}{bridged} | {f.latency_ms:.1f} ms"
 
     @staticmethod
     def status_line(s: dict) -> str:

@@ -7,7 +7,12 @@ across blocks) -> ring buffer -> a window of the card's ``n_times`` every
 
 Gaps: a Gap (or any sample_index discontinuity) resets the ring buffers and the
 Preprocessor state: a window never spans a gap, and the first window after it
-ends only once a full window of post-gap samples has arrived.
+ends only once a full window of post-gap samples has arrived. The exception is
+a short gap on a clock that kept running (a lost packet: cause ``link``,
+``device_overflow`` or ``cyton_counter``) of at most ``max_bridge_s``: it is
+bridged by linear interpolation between the samples on either side, and every
+window that covers it says how many gaps and milliseconds it bridged. A lossy
+radio link (2% of packets lost) would otherwise never give a gap-free window.
 
 Timing: output sample ``j`` of a contiguous run that began at device sample
 ``s0`` (rate ``fs_in``) has the nominal time ``s0 / fs_in + j / fs`` (device
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..link.blocks import Gap, SampleBlock
+from ..link.blocks import Gap, GapCause, SampleBlock
 from ..signal.leads import LEADS_8, LEADS_12, canonical_lead, derive_12, to_12_leads
 from .ring import RingBuffer
 
@@ -45,6 +50,12 @@ class Window:
     channel_labels: tuple
     arrival: float = 0.0        # perf_counter() when the block completing the window arrived
     quality: object = None
+    bridged_gaps: int = 0       # short gaps inside the window filled by interpolation
+    bridged_ms: float = 0.0     # and the signal time they filled
+
+
+#: gaps whose length is exact and whose clock kept running: safe to bridge
+BRIDGEABLE = frozenset({GapCause.LINK, GapCause.DEVICE_OVERFLOW, GapCause.CYTON_COUNTER})
 
 
 class SignalPath:
@@ -58,7 +69,11 @@ class SignalPath:
 
     on_signal: Callable[[float, float, np.ndarray], None] | None = None
 
-    def __init__(self, preprocessor_factory, fs: float, n_times: int, hop_s: float = 5.0):
+    def __init__(self, preprocessor_factory, fs: float, n_times: int, hop_s: float = 5.0,
+                 max_bridge_s: float = 0.0):
+        if not max_bridge_s >= 0:
+            raise ValueError(f"max_bridge_s must be >= 0; got {max_bridge_s}")
+        self.max_bridge_s = float(max_bridge_s)
         self.preprocessor_factory = preprocessor_factory
         self.fs = float(fs)
         self.n_times = int(n_times)
@@ -105,24 +120,46 @@ class SignalPath:
         self.n_in = 0     # input samples of this run
         self.n_out = 0    # output samples of this run
         self.next_end = self.n_times
+        self.bridges: list[tuple[int, int]] = []  # [first, end) input samples of this run that were filled
+        self._bridge: Gap | None = None           # a gap waiting for the block after it
+        self._last_x12: np.ndarray | None = None  # the run's last input sample (12 leads)
 
     def gap(self, gap: Gap) -> None:
-        """A Gap: the next block starts a new contiguous run."""
-        self._reset_run(None)
+        """A Gap: the next block starts a new contiguous run, unless the gap can be bridged."""
+        if (gap.cause in BRIDGEABLE and 0 < gap.missing_samples <= self.max_bridge_s * gap.fs
+                and self._bridge is None and self.expected is not None and self._last_x12 is not None
+                and gap.fs == self.fs_in and gap.index == self.expected):
+            self._bridge = gap
+        else:
+            self._reset_run(None)
+
+    def _fill(self, gap: Gap, x12_next: np.ndarray, block: SampleBlock, arrival: float, out: list) -> None:
+        """Linear interpolation from the run's last sample to the next block's first."""
+        n = gap.missing_samples
+        w = (np.arange(1, n + 1) / (n + 1))[None, :]
+        fill = (self._last_x12[:, None] * (1 - w) + x12_next[:, :1] * w).astype(np.float32)
+        self.bridges.append((self.n_in, self.n_in + n))
+        self.expected += n
+        for a in range(0, n, self.chunk_in):
+            self._push_chunk(fill[:, a:a + self.chunk_in], block, arrival, out, lead_off=0)
 
     # -- processing ---------------------------------------------------------------
     def push(self, block: SampleBlock, arrival: float = 0.0) -> list[Window]:
         """Feed one block; return the windows it completed (oldest first)."""
+        bridge, self._bridge = self._bridge, None
         if self.fs_in != float(block.fs) or self.labels != tuple(block.labels):
             self._configure(block)
             self._reset_run(block.index)
+            bridge = None
         elif self.expected is None:
             self._reset_run(block.index)
-        elif block.index != self.expected:
+        elif bridge is not None and block.index != bridge.index + bridge.missing_samples:
+            bridge = None  # not the block right after the gap: no bridge
+            self._reset_run(block.index)
+        elif bridge is None and block.index != self.expected:
             # a discontinuity no Gap announced (device reset, a source without gap
             # events): never concatenate across it
             self._reset_run(block.index)
-        self.expected = block.index + block.n
         data = block.data
         if self._identity12:
             x12 = data
@@ -131,15 +168,21 @@ class SignalPath:
         else:
             x12 = data[self._order]
         windows: list[Window] = []
+        if bridge is not None:
+            self._fill(bridge, x12, block, arrival, windows)
+        self.expected = block.index + block.n
+        if block.n:
+            self._last_x12 = np.asarray(x12[:, -1], dtype=np.float32)
         for a in range(0, block.n, self.chunk_in):
             self._push_chunk(x12[:, a:a + self.chunk_in], block, arrival, windows)
         return windows
 
-    def _push_chunk(self, x12: np.ndarray, block: SampleBlock, arrival: float, out: list) -> None:
+    def _push_chunk(self, x12: np.ndarray, block: SampleBlock, arrival: float, out: list,
+                    lead_off: int | None = None) -> None:
         n = x12.shape[1]
         y = self.pre.process(x12)
         self.raw_ring.extend(x12.astype(np.float32, copy=False))
-        self.lo_ring.extend(np.full(n, block.lead_off, dtype=np.uint32))
+        self.lo_ring.extend(np.full(n, block.lead_off if lead_off is None else lead_off, dtype=np.uint32))
         self.n_in += n
         m = y.shape[1]
         if self.on_signal is not None and m:
@@ -162,6 +205,10 @@ class SignalPath:
             lo = self.lo_ring.last(avail, skip)
             counts = np.array([np.count_nonzero(lo & (1 << c)) for c in range(self.n_channels)]) \
                 if lo.any() else np.zeros(self.n_channels, dtype=np.int64)
+            # bridges that end before this window's first sample can no longer matter
+            self.bridges = [b for b in self.bridges if b[1] > first_in]
+            inside = [min(b, last_in + 1) - max(a, first_in) for a, b in self.bridges if a <= last_in]
             out.append(Window(data=data, t_start=t_start, t_end=t_end, raw=raw, fs_in=self.fs_in,
-                              lead_off_counts=counts, channel_labels=self.labels, arrival=arrival))
+                              lead_off_counts=counts, channel_labels=self.labels, arrival=arrival,
+                              bridged_gaps=len(inside), bridged_ms=1000.0 * sum(inside) / self.fs_in))
             self.next_end += self.hop
