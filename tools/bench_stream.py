@@ -102,13 +102,14 @@ class BytesSource:
             yield from events
 
 
-def run_in_process(model, mv8: np.ndarray, fs: int, hop: float, chunk: int) -> dict:
+def run_in_process(model, mv8: np.ndarray, fs: int, hop: float, chunk: int, sinks=()) -> dict:
     from tgll_edge.stream import Pipeline
 
     wire, _ = encode_stream(mv8, fs)
     src = BytesSource(wire, chunk)
     ready: list[tuple[float, float]] = []  # (t_end, perf_counter when the finding was ready)
-    pipe = Pipeline(src, model, hop_s=hop, on_window=lambda f: ready.append((f.t_end, time.perf_counter())))
+    pipe = Pipeline(src, model, hop_s=hop, sinks=list(sinks),
+                    on_window=lambda f: ready.append((f.t_end, time.perf_counter())))
     t0 = time.perf_counter()
     pipe.run()
     wall = time.perf_counter() - t0
@@ -135,7 +136,8 @@ _LAUNCHER = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:
              "sys.exit(rc)")
 
 
-def peak_rss_of_cli(model_dir: Path, mv8: np.ndarray, fs: int, hop: float, artifact: str | None) -> dict:
+def peak_rss_of_cli(model_dir: Path, mv8: np.ndarray, fs: int, hop: float, artifact: str | None,
+                    extra=(), env=None) -> dict:
     import wfdb
 
     from tgll_edge.signal.leads import LEADS_8
@@ -145,13 +147,14 @@ def peak_rss_of_cli(model_dir: Path, mv8: np.ndarray, fs: int, hop: float, artif
         wfdb.wrsamp("looped", fs=fs, units=["mV"] * 8, sig_name=list(LEADS_8), p_signal=mv8.T,
                     fmt=["16"] * 8, adc_gain=[1000.0] * 8, baseline=[0] * 8, write_dir=str(tmp))
         cmd = [sys.executable, "-m", "tgll_edge.cli.stream", "--replay", str(tmp / "looped"), "--fast", "--json",
-               "--hop", str(hop), "--model", str(model_dir)] + (["--artifact", artifact] if artifact else [])
+               "--hop", str(hop), "--model", str(model_dir)] + (["--artifact", artifact] if artifact else []) \
+            + list(extra)
         if shutil.which("taskset"):
             cmd = ["taskset", "-c", str(sorted(os.sched_getaffinity(0))[0])] + cmd
         rss_file = tmp / "maxrss_kb"
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", _LAUNCHER, str(rss_file)] + cmd, capture_output=True, text=True,
-                              env=os.environ.copy())
+                              env=dict(env or os.environ))
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"tgll-stream failed: {proc.stderr[-2000:]}")
@@ -174,6 +177,9 @@ def main(argv=None) -> int:
     p.add_argument("--chunk", type=int, default=4096, help="bytes per decoder feed, like one serial read (default 4096)")
     p.add_argument("--out", default=str(ROOT / "tools" / "results" / "bench_stream"),
                    help="output path without suffix (.json and .md are written)")
+    p.add_argument("--sinks", action="store_true",
+                   help="also measure with the MQTT, LSL and BDF+ sinks on, the MQTT queue's disk use per hour "
+                        "and its backlog drain (tools/bench_uplink.py; needs the [mqtt,lsl] extras, mosquitto)")
     a = p.parse_args(argv)
 
     if hasattr(os, "sched_setaffinity"):
@@ -205,6 +211,10 @@ def main(argv=None) -> int:
         "median_latency_ms": res["median_latency_ms"] < TARGETS["median_latency_ms"],
         "peak_rss_mb": res["peak_rss_mb"] < TARGETS["peak_rss_mb"]}
 
+    if a.sinks:
+        from bench_uplink import measure
+        res["sinks"] = measure(run_in_process, peak_rss_of_cli, model, model_dir, mv8, int(fs), a.hop, a.chunk,
+                               a.artifact)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
@@ -227,6 +237,9 @@ def main(argv=None) -> int:
         f"| windows | {res['windows']} ({res['skipped_windows']} skipped) | | |",
         "",
     ])
+    if a.sinks:
+        from bench_uplink import markdown
+        md += markdown(res["sinks"])
     out.with_suffix(".md").write_text(md)
     print(md)
     return 0

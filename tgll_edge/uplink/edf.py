@@ -178,7 +178,8 @@ class EdfFile:
         if self.width == 2:
             body = steps.astype("<i2").tobytes()
         else:
-            v = steps.astype("<i4").view(np.uint8).reshape(steps.shape[0], steps.shape[1], 4)[:, :, :3]
+            v = np.ascontiguousarray(steps, dtype="<i4").view(np.uint8).reshape(steps.shape[0], steps.shape[1], 4)
+            v = v[:, :, :3]
             body = np.ascontiguousarray(v).tobytes()
         ann = b"".join([_tal(self.n_records * self.duration, None, [""])] + tals)
         assert len(ann) <= self.ann_bytes
