@@ -183,7 +183,10 @@ def _now_iso() -> str:
 
 
 class DiskQueue:
-    """The SQLite store-and-forward queue. One writer (``put``), one sender (``peek``/``ack``)."""
+    """The SQLite store-and-forward queue: one writer (``put``, the pipeline's thread), one sender
+    (the uplink's worker thread, its own connection)."""
+
+    CHECK_EVERY = 16
 
     def __init__(self, path, max_bytes: int):
         self.path = Path(path)
@@ -203,6 +206,7 @@ class DiskQueue:
         self.seq = int(row[0]) if row else 0
         self.page_size = self.db.execute("PRAGMA page_size").fetchone()[0]
         self.overflowing = False
+        self._puts = 0  # the bound is checked every CHECK_EVERY messages (two PRAGMAs each time)
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -228,8 +232,11 @@ class DiskQueue:
             payload = json.dumps(obj, separators=(",", ":")).encode()
             self.db.execute("INSERT INTO queue (id, topic, payload, priority) VALUES (?, ?, ?, ?)",
                             (self.seq, topic_suffix, payload, priority))
-            dropped = self._trim() if self.used_bytes() > self.max_bytes else 0
-            if not dropped:
+            self._puts += 1
+            dropped = 0
+            if self._puts % self.CHECK_EVERY == 0 and self.used_bytes() > self.max_bytes:
+                dropped = self._trim()
+            elif self._puts % self.CHECK_EVERY == 0:
                 self.overflowing = False
             return self.seq, dropped
 
