@@ -74,6 +74,9 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=SCHEDULES, default="none",
                    help="learning-rate schedule over the whole run (default: constant)")
     p.add_argument("--patience", type=_positive(int), help="stop after N epochs without a better fold-9 AUC")
+    p.add_argument("--augment", choices=("none", "noise"), default="none",
+                   help="noise: wearable-like noise (baseline wander, EMG, powerline, motion; random type and "
+                        "SNR 0-24 dB per window) on the training folds' batches; needs the [analysis] extra")
     p.add_argument("--per-lead-scaler", action="store_true",
                    help="standardise each lead separately (default: one global scaler, as the benchmark)")
     _add_data_options(p)
@@ -117,7 +120,7 @@ def train_main(argv=None) -> int:
             ds, args.arch, out, preset=args.preset, model_kwargs=dict(args.model_arg), epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
             per_lead_scaler=args.per_lead_scaler, schedule=args.schedule, patience=args.patience,
-            command=shlex.join(["tgll-train", *argv]), progress=not args.quiet)
+            command=shlex.join(["tgll-train", *argv]), progress=not args.quiet, augment=args.augment)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         return _fail("tgll-train", exc)
     val, test = report["val"], report["test"]

@@ -75,11 +75,14 @@ def _scheduler(kind: str, opt, lr: float, total_steps: int):
 
 def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, batch_size: int = 64,
         lr: float = 1e-3, seed: int = 0, threads: int = 2, noise_sigma: float = 0.1, schedule: str = "none",
-        weight_decay: float = 0.0, patience: int | None = None, progress: bool = True) -> FitResult:
+        weight_decay: float = 0.0, patience: int | None = None, progress: bool = True,
+        augment=None) -> FitResult:
     """Train ``model`` in place; on return it holds the weights of the best fold-9 epoch.
 
     ``X_*`` are standardised (N, leads, T) float32 arrays, ``Y_*`` (N, C) 0/1.
     ``patience``: stop after that many epochs without a better validation AUC.
+    ``augment``: a callable on each training batch (numpy ``(B, leads, T)`` -> same), e.g.
+    ``augment.NoiseAugmenter``; the validation windows stay clean.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0 or threads < 1:
         raise ValueError(f"epochs, batch_size, threads must be >= 1 and lr > 0; got "
@@ -113,6 +116,8 @@ def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, b
         for b in range(n_batches):
             idx = order[b * batch_size:(b + 1) * batch_size]
             xb = Xt[idx]
+            if augment is not None:
+                xb = torch.from_numpy(augment(xb.numpy()))
             if noise_sigma > 0:
                 xb = xb + noise_sigma * torch.randn(xb.shape, generator=gen)
             loss = loss_fn(model(xb), Yt[idx])
@@ -149,7 +154,8 @@ def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, b
 def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, model_kwargs: dict | None = None,
               epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, threads: int = 2,
               per_lead_scaler: bool = False, schedule: str = "none", patience: int | None = None,
-              noise_sigma: float = 0.1, n_boot: int = 1000, command: str = "", progress: bool = True) -> dict:
+              noise_sigma: float = 0.1, n_boot: int = 1000, command: str = "", progress: bool = True,
+              augment: str = "none") -> dict:
     """Train one model on ``ds`` and write the checkpoint directory ``out``; returns metrics.json's dict."""
     from tgll_edge import __version__
     from .models import build_model
@@ -163,9 +169,15 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
     scaler = fit_scaler(ds, per_lead=per_lead_scaler)
     model = build_model(arch, n_leads=ds.X.shape[1], n_times=ds.n_times, sfreq=ds.fs,
                         n_outputs=len(ds.labels), preset=preset, **(model_kwargs or {}))
+    augmenter = None
+    if augment == "noise":  # issue 14: wearable-like noise on the training folds' batches only
+        from .augment import NoiseAugmenter
+        augmenter = NoiseAugmenter(ds.preprocessing, ds.X.shape[1], ds.n_times, seed=seed)
+    elif augment != "none":
+        raise ValueError(f"unknown augment {augment!r}; choose none or noise")
     result = fit(model, scaler.transform(train.X), train.Y, scaler.transform(val.X), val.Y, epochs=epochs,
                  batch_size=batch_size, lr=lr, seed=seed, threads=threads, noise_sigma=noise_sigma,
-                 schedule=schedule, patience=patience, progress=progress)
+                 schedule=schedule, patience=patience, progress=progress, augment=augmenter)
 
     p_val = predict_proba(model, scaler.transform(val.X))
     thresholds = metrics.choose_thresholds(val.Y, p_val)
@@ -186,7 +198,7 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "threads": threads,
                   "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 2),
                   "epochs_run": len(result.history), "schedule": schedule, "patience": patience,
-                  "noise_sigma": noise_sigma, "per_lead_scaler": per_lead_scaler,
+                  "noise_sigma": noise_sigma, "per_lead_scaler": per_lead_scaler, "augment": augment,
                   "optimizer": "adam", "loss": "bce_with_logits"},
         "command": command, "version": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
