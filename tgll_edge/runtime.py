@@ -134,4 +134,27 @@ def load_model(bundle: str | Path | None = None, artifact: str | None = None, th
             artifact = onnx[0] if onnx else artifact
     path = verify_artifact(bundle_dir, card, artifact)
     backend = open_backend(path, card["artifacts"][artifact]["format"], threads=threads)
+    try:
+        check_against_card(backend, card, path)
+    except BundleError:
+        backend.close()
+        raise
     return Model(bundle_dir, card, artifact, backend)
+
+
+def check_against_card(backend, card: dict, path: Path) -> None:
+    """The model file must take and give what the card says: (leads, n_times) in, one value per
+    label out, float32 or integer tensors with quantization parameters. BundleError naming both."""
+    want_in = (len(card["leads"]), int(card["n_times"]))
+    want_out = (len(card["labels"]),)
+    for what, spec, want in (("input", backend.input, want_in), ("output", backend.output, want_out)):
+        if len(spec.shape) != len(want) or any(d is not None and d != w for d, w in zip(spec.shape, want)):
+            wanted = ", ".join(map(str, want))
+            raise BundleError(f"{path}: the model's {what} is {spec.describe()}, but the card says (batch, {wanted})"
+                              f" ({'leads, samples' if what == 'input' else str(want_out[0]) + ' labels'})")
+        integer = np.issubdtype(spec.dtype, np.integer)
+        if not (spec.dtype == np.float32 or integer):
+            raise BundleError(f"{path}: the model's {what} is {spec.describe()}; the card's {what} is float32")
+        if integer and not spec.quantization[0] > 0:
+            raise BundleError(f"{path}: the model's {what} is {spec.describe()} without quantization parameters; "
+                              "the runtime cannot map it to the card's float32")

@@ -44,7 +44,7 @@ def test_gaps_pass_through_and_are_counted(tiny_model):
     events, _ = with_gaps(x8, FS_IN, {5000: 123, 12000: 7})
     src = ListSource(events)
     src.counts.update(bytes=999, crc_errors=2)
-    pipe = Pipeline(src, tiny_model, hop_s=5.0)
+    pipe = Pipeline(src, tiny_model, hop_s=5.0, max_bridge_ms=0)  # gaps break windows here
     results = list(pipe)
     gaps = [r for r in results if isinstance(r, Gap)]
     assert [(g.index, g.missing_samples) for g in gaps] == [(5000, 123), (12000, 7)]

@@ -7,11 +7,15 @@ tensors' own quantization parameters, so callers always see float32.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from .base import Backend
+from ..errors import BundleError
+from .base import Backend, TensorSpec
 
 
 def interpreter_class():
@@ -25,6 +29,30 @@ def interpreter_class():
             raise ImportError("TFLite artifacts need a LiteRT interpreter: pip install 'tgll-edge[tflite]' "
                               "(ai-edge-litert) or tflite-runtime") from exc
     return Interpreter
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the interpreter's C++ log line ("Created TensorFlow Lite XNNPACK delegate for CPU")
+    on file descriptor 2, which Python's own stderr handling cannot reach."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded, closed): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _spec(detail) -> TensorSpec:
+    scale, zp = detail.get("quantization", (0.0, 0))
+    return TensorSpec(tuple(int(d) for d in detail["shape"][1:]), np.dtype(detail["dtype"]), (float(scale), int(zp)))
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
@@ -44,12 +72,18 @@ class LiteRTBackend(Backend):
     def __init__(self, path: str | Path, threads: int = 1):
         Interpreter = interpreter_class()
         self.path = str(path)
-        self.interpreter = Interpreter(model_path=self.path, num_threads=int(threads))
-        self.interpreter.allocate_tensors()
+        try:
+            with _quiet_stderr():
+                self.interpreter = Interpreter(model_path=self.path, num_threads=int(threads))
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise BundleError(f"{path}: the LiteRT interpreter cannot load it as a TFLite model "
+                              f"({str(exc).splitlines()[0][:200]})") from None
         ins, outs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
-            raise ValueError(f"{path}: expected one input and one output; got {len(ins)} and {len(outs)}")
+            raise BundleError(f"{path}: expected one input and one output; got {len(ins)} and {len(outs)}")
         self._in, self._out = ins[0], outs[0]
+        self.input, self.output = _spec(self._in), _spec(self._out)
         self.batch = int(self._in["shape"][0])
         self._resizable = int(self._in.get("shape_signature", self._in["shape"])[0]) == -1
 
@@ -68,7 +102,8 @@ class LiteRTBackend(Backend):
     def _set_batch(self, n: int) -> None:
         if n != self.batch:
             self.interpreter.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]])
-            self.interpreter.allocate_tensors()
+            with _quiet_stderr():
+                self.interpreter.allocate_tensors()
             self.batch = n
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:

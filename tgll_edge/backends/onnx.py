@@ -5,7 +5,24 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Backend
+from ..errors import BundleError
+from .base import Backend, TensorSpec
+
+_ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+               "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int16)": np.int16,
+               "tensor(int32)": np.int32, "tensor(int64)": np.int64}
+
+
+def _load_errors() -> tuple:
+    """onnxruntime's errors for a file it cannot load (not an ONNX model, a broken graph)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as st
+    return tuple(getattr(st, n) for n in ("Fail", "InvalidArgument", "InvalidProtobuf", "NoSuchFile", "NoModel",
+                                         "InvalidGraph", "NotImplemented", "RuntimeException") if hasattr(st, n))
+
+
+def _spec(arg) -> TensorSpec:
+    dims = tuple(d if isinstance(d, int) else None for d in arg.shape[1:])
+    return TensorSpec(dims, np.dtype(_ONNX_TYPES.get(arg.type, np.void)))
 
 
 class OnnxBackend(Backend):
@@ -20,12 +37,16 @@ class OnnxBackend(Backend):
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except _load_errors() as exc:
+            raise BundleError(f"{path}: onnxruntime cannot load it as an ONNX model "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"{path}: expected one input and one output; got {len(inputs)} and {len(outputs)}")
+            raise BundleError(f"{path}: expected one input and one output; got {len(inputs)} and {len(outputs)}")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
-        self.input_shape = inputs[0].shape  # e.g. ['batch', 12, 1000]
+        self.input, self.output = _spec(inputs[0]), _spec(outputs[0])
 
     def run(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
