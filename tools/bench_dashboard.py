@@ -264,6 +264,7 @@ def main(argv=None) -> int:
     mv8 = np.tile(mv, reps)[:, : int(a.seconds * fs)]
     res = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu": platform.processor() or platform.machine(),
            "cores": os.cpu_count(), "python": platform.python_version(), "targets": TARGETS,
+           "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
            "command": "python tools/bench_dashboard.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     if not a.skip_page:  # first, while this process is small
         print("bench_dashboard: page CPU in headless Chromium ...", flush=True)
@@ -275,7 +276,8 @@ def main(argv=None) -> int:
     model = load_model(None, threads=1)
     print(f"bench_dashboard: in process, {a.seconds:g} s, {a.clients} clients ...", flush=True)
     res.update(in_process(model, mv8, int(fs), a.hop, a.chunk, a.clients))
-    res.update({"model": model.card["name"], "artifact": model.artifact})
+    res.update({"model": model.card["name"], "artifact": model.artifact,
+                "load_average_at_end": [round(x, 2) for x in os.getloadavg()]})
     res["meets_targets"] = {"x_real_time": res["x_real_time"] >= TARGETS["x_real_time"],
                             "median_latency_ms": res["median_latency_ms"] < TARGETS["median_latency_ms"],
                             "peak_rss_mb": res["peak_rss_mb"] < TARGETS["peak_rss_mb"]}
@@ -289,7 +291,9 @@ def main(argv=None) -> int:
         "",
         f"`{res['command'].strip()}`. Model `{res['model']}` ({res['artifact']}); {res['signal_seconds']:g} s of "
         f"the bundled 500 Hz record as device packets, hop {a.hop:g} s, the pipeline on one core, "
-        f"the dashboard serving {a.clients} clients (`curl -N /events`, other core).",
+        f"the dashboard serving {a.clients} clients (`curl -N /events`, other core). {res['cores']} cores, "
+        f"shared with other jobs: load average {res['load_average_at_start'][0]:.1f} at the start, "
+        f"{res['load_average_at_end'][0]:.1f} at the end.",
         "",
         "| measure | with dashboard | without | target | met |",
         "|---|---|---|---|---|",

@@ -12,7 +12,7 @@ import pytest
 
 from tgll_edge.dashboard import (DashboardServer, DashboardSink, Hub, SignalRing, lead_states, leads_for_channels,
                                  parse_address)
-from tgll_edge.dashboard.sink import dumps
+from tgll_edge.dashboard.sink import decode_signal, dumps, encode_signal
 from tgll_edge.link.blocks import Gap, SampleBlock, Status
 from tgll_edge.signal.leads import LEADS_8, LEADS_12
 from tgll_edge.signal.quality import Quality
@@ -42,6 +42,15 @@ def test_a_gap_is_never_bridged_even_when_the_signal_fills_it():
     sink.signal(0.5, 100.0, np.ones((12, 50), np.float32))  # filled in (bridged) by the pipeline
     _, x = sink.ring.since(0)
     assert np.isnan(x[:, 50:55]).all() and np.isfinite(x[:, :50]).all() and np.isfinite(x[:, 55:]).all()
+
+
+def test_signal_encoding_round_trip():
+    x = np.array([np.linspace(-40, 40, 9)] * 12, np.float32)
+    x[3, 4] = np.nan
+    y = decode_signal(json.loads(dumps({"s": encode_signal(5, 100.0, x, False)}))["s"])
+    assert np.isnan(y[3, 4]) and np.isnan(y).sum() == 1
+    ok = np.isfinite(y)
+    assert np.allclose(y[ok], np.clip(x, -32.767, 32.767)[ok], atol=5e-4)
 
 
 def test_ring_restarts_on_new_rate():
@@ -93,7 +102,9 @@ def test_frames_snapshot_then_deltas():
     snap = json.loads(dumps(sink.frame(snapshot=True)))
     assert snap["type"] == "snapshot" and snap["meta"]["labels"] == ["NORM", "MI"]
     sig = snap["sig"]
-    assert sig["k0"] == 0 and sig["n"] == 70 and sig["uv"][0][0] == 500 and sig["uv"][0][45] is None
+    x = decode_signal(sig)
+    assert sig["k0"] == 0 and sig["n"] == 70 and x.shape == (12, 70) and x[0, 0] == 0.5 and np.isnan(x[0, 45])
+    assert np.isfinite(x[:, :40]).all() and np.isnan(x[:, 50:]).all()
     assert [g["t"] for g in snap["gaps"]] == [0.5] and snap["gaps"][0]["t_end"] == pytest.approx(0.7)
     assert len(snap["findings"]) == 1 and snap["live"]["counters"]["packets"] == 7
     assert snap["live"]["device"]["device_id"] == "EMU" and snap["live"]["lead_off_channels"] == ["V1"]

@@ -21,6 +21,7 @@ Signal: the conditioned 12 leads at the model rate, kept for the last
 """
 from __future__ import annotations
 
+import base64
 import collections
 import json
 import math
@@ -161,19 +162,26 @@ class SignalRing:
         return k0, self.buf[:, idx]
 
 
+#: int16 microvolts: +-32.767 mV covers any ECG at the skin; NaN (a gap) travels as this value
+MISSING = -32768
+
+
 def encode_signal(k0: int, fs: float, data: np.ndarray, reset: bool) -> dict:
-    """Samples as integer microvolts, NaN as null: what the page's ring takes."""
-    uv = np.round(data.astype(np.float64) * 1000.0)
-    nan = ~np.isfinite(uv)
-    if nan.any():
-        rows = []
-        for r, bad in zip(uv, nan):
-            row = r.astype(np.int64).tolist() if not bad.any() else \
-                [None if b else int(v) for v, b in zip(r.tolist(), bad.tolist())]
-            rows.append(row)
-    else:
-        rows = uv.astype(np.int64).tolist()
-    return {"k0": int(k0), "fs": float(fs), "n": int(data.shape[1]), "reset": bool(reset), "uv": rows}
+    """Samples as int16 microvolts, little-endian, lead after lead, base64 (NaN as ``MISSING``):
+    about 2.7 characters a sample, and numpy encodes it without a Python loop."""
+    uv = np.round(np.nan_to_num(data.astype(np.float64) * 1000.0, nan=MISSING))
+    uv = np.clip(uv, -32767, 32767)
+    uv[~np.isfinite(data)] = MISSING
+    raw = np.ascontiguousarray(uv, dtype="<i2").tobytes()
+    return {"k0": int(k0), "fs": float(fs), "n": int(data.shape[1]), "reset": bool(reset),
+            "i16": base64.b64encode(raw).decode("ascii"), "missing": MISSING}
+
+
+def decode_signal(sig: dict) -> np.ndarray:
+    """The inverse of encode_signal, in mV with NaN (for tests and scripts)."""
+    x = np.frombuffer(base64.b64decode(sig["i16"]), dtype="<i2").reshape(12, sig["n"]).astype(np.float64)
+    x[x == sig["missing"]] = np.nan
+    return x / 1000.0
 
 
 class DashboardSink(Sink):

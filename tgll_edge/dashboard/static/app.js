@@ -28,10 +28,17 @@
     if (k0 > S.kEnd) {  // samples that never came
       for (let k = Math.max(S.kEnd, k0 - L); k < k0; k++) for (const b of S.buf) b[k % L] = NaN;
     }
+    // int16 microvolts, little-endian, lead after lead, base64; sig.missing marks samples that never came
+    const bin = atob(sig.i16), bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    const view = new DataView(bytes.buffer), missing = sig.missing;
     const j0 = Math.max(0, n - L);
     for (let i = 0; i < 12; i++) {
-      const row = sig.uv[i], b = S.buf[i];
-      for (let j = j0; j < n; j++) { const v = row[j]; b[(k0 + j) % L] = v === null ? NaN : v / 1000; }
+      const b = S.buf[i], off = i * n * 2;
+      for (let j = j0; j < n; j++) {
+        const v = view.getInt16(off + 2 * j, true);
+        b[(k0 + j) % L] = v === missing ? NaN : v / 1000;
+      }
     }
     S.kEnd = Math.max(S.kEnd, k0 + n);
   }
