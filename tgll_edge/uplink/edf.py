@@ -303,7 +303,8 @@ class EdfRecorder(Sink):
             uv = (result.detail or {}).get("uv_per_count")
             if uv and self.uv_per_count is None:
                 self.uv_per_count = float(uv)
-            if result.kind in ("info", "lead_off", "reconnect", "disconnect", "connect"):
+            if result.kind in ("info", "lead_off", "connected", "disconnected", "reconnected", "stalled",
+                               "device_reset", "battery"):
                 t = self.expected / self.file.fs if self.file is not None else None
                 if t is not None:
                     self._annotate(t, None, f"{result.kind}: {result.message}"[:120])

@@ -286,6 +286,7 @@ class MqttUplink(Sink):
                                int(config.queue_max_mb * 1024 * 1024))
         self.counters = {"queued": 0, "sent": 0, "dropped": 0, "connects": 0, "connect_failures": 0}
         self.connected = threading.Event()
+        self._tried = threading.Event()  # the first connection attempt is over (either way)
         self.auth_error: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -299,9 +300,7 @@ class MqttUplink(Sink):
             return
         self._thread = threading.Thread(target=self._run, name="tgll-mqtt", daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + self.cfg.connect_timeout + 1.0
-        while time.monotonic() < deadline and not self.connected.is_set() and self.auth_error is None:
-            time.sleep(0.02)
+        self._tried.wait(self.cfg.connect_timeout + 1.0)
         if self.auth_error is not None:
             self._stop.set()
             self._thread.join(timeout=5)
@@ -433,6 +432,7 @@ class MqttUplink(Sink):
                     except (OSError, ValueError) as exc:
                         st["refused"] = str(exc) or type(exc).__name__
                     if not st["ok"]:
+                        self._tried.set()
                         self.counters["connect_failures"] += 1
                         if self.auth_error is not None and self.counters["connects"] == 0:
                             return  # start() reports it
@@ -453,6 +453,7 @@ class MqttUplink(Sink):
                         self.log(f"reconnected to {self.cfg.broker}")
                     c.publish(self.presence_topic, "online", qos=1, retain=True)
                     self.connected.set()
+                    self._tried.set()
                 # connected: keep the window of unacknowledged messages full, in queue order
                 room = self.WINDOW - len(st["inflight"])
                 if room > 0:
