@@ -125,6 +125,8 @@ def read_card(bundle_dir: str | Path) -> dict:
         card = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path}: not valid JSON ({exc})") from exc
+    except OSError as exc:  # permission denied, an I/O error
+        raise BundleError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     return validate_card(card, where=str(path))
 
 
@@ -149,7 +151,10 @@ def verify_artifact(bundle_dir: str | Path, card: dict, artifact: str) -> Path:
     if size != entry["bytes"]:
         raise BundleError(f"model file {path} has {size} bytes but the card says {entry['bytes']}: "
                           "truncated or replaced; refusing to load it")
-    digest = sha256_file(path)
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise BundleError(f"model file {path}: cannot read it ({exc.strerror or exc})") from None
     if digest != entry["sha256"]:
         raise BundleError(f"model file {path} fails its sha256 check (card {entry['sha256'][:16]}..., "
                           f"file {digest[:16]}...): altered or corrupted; refusing to load it")

@@ -19,5 +19,17 @@ def test_info_prints_card_table(tmp_path, capsys):
 
 
 def test_info_bad_bundle(tmp_path, capsys):
-    assert main([str(tmp_path / "missing")]) == 1
+    assert main([str(tmp_path / "missing")]) == 2  # as --model elsewhere
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_info_flags_a_missing_or_altered_model_file(tmp_path, capsys):
+    bundle = make_bundle(tmp_path / "b")
+    model = bundle / "model_fp32.onnx"
+    model.write_bytes(model.read_bytes()[:-1] + b"x")  # same size, other content
+    assert main([str(bundle)]) == 2
+    cap = capsys.readouterr()
+    assert "FAILED" in cap.out and "fails its sha256 check" in cap.err and str(model) in cap.err
+    model.unlink()
+    assert main([str(bundle)]) == 2
+    assert "is missing" in capsys.readouterr().err

@@ -1,6 +1,10 @@
 """tgll-info: print a model bundle's card as a table.
 
     tgll-info [BUNDLE_DIR] [--json]
+
+Each model file is checked against the card (present, size, sha256). Exit status:
+0 when the card and every file are sound, 2 when the bundle cannot be used as it is
+(as ``--model`` does elsewhere), with one line per problem on stderr.
 """
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import argparse
 import json
 import sys
 
-from ..bundle import BundleError, read_card
+from ..bundle import read_card, verify_artifact
+from ..errors import BundleError
 from ..runtime import default_bundle_dir
 
 
@@ -28,7 +33,7 @@ def _table(rows: list[list], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def render(card: dict, bundle_dir) -> str:
+def render(card: dict, bundle_dir, problems: dict) -> str:
     scaler = card["scaler"]
     steps = ", ".join(
         f"{s['name']}(" + ", ".join(f"{k}={v}" for k, v in s.items() if k != "name") + ")"
@@ -59,10 +64,21 @@ def render(card: dict, bundle_dir) -> str:
         flips = m.get("val_decision_flip_rate")
         arts.append([key, a["file"], f"{a['bytes'] / 1024:.0f} KiB", m.get("val_macro_auc"), m.get("test_macro_auc"),
                      m.get("max_abs_prob_diff"), "-" if flips is None else f"{flips:.2%}",
-                     q.get("recipe", "-") if q else "-", a["sha256"][:12]])
+                     q.get("recipe", "-") if q else "-", a["sha256"][:12], problems.get(key, "ok")])
     return (_table(general, ["field", "value"]) + "\n\n" +
             _table(arts, ["artifact", "file", "size", "val AUC", "test AUC", "max|dp|", "val flips", "recipe",
-                         "sha256"]))
+                         "sha256", "file check"]))
+
+
+def check_files(card: dict, bundle_dir) -> dict:
+    """artifact -> what is wrong with its file (missing, wrong size or sha256), for those that fail."""
+    problems = {}
+    for key in card["artifacts"]:
+        try:
+            verify_artifact(bundle_dir, card, key)
+        except BundleError as exc:
+            problems[key] = str(exc)
+    return problems
 
 
 def main(argv=None) -> int:
@@ -75,9 +91,12 @@ def main(argv=None) -> int:
         card = read_card(bundle)
     except BundleError as exc:
         print(f"tgll-info: error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(card, indent=2) if args.json else render(card, bundle))
-    return 0
+        return 2
+    problems = check_files(card, bundle)
+    print(json.dumps(card, indent=2) if args.json else render(card, bundle, {k: "FAILED" for k in problems}))
+    for message in problems.values():
+        print(f"tgll-info: error: {message}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 if __name__ == "__main__":
