@@ -87,20 +87,21 @@ def make_bundle(out_dir, seed: int = 0) -> Path:
     return _write_bundle(out, make_onnx(out / "model_fp32.onnx", seed))
 
 
-def make_linear_onnx(path: Path, n_times: int, seed: int = 0) -> Path:
+def make_linear_onnx(path: Path, n_times: int, seed: int = 0, n_outputs: int = len(LABELS),
+                     n_leads: int = 12) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
-    n_in = 12 * n_times
-    w = (rng.standard_normal((n_in, len(LABELS))) / np.sqrt(n_in) * 1.5).astype(np.float32)
-    b = np.zeros(len(LABELS), dtype=np.float32)
+    n_in = n_leads * n_times
+    w = (rng.standard_normal((n_in, n_outputs)) / np.sqrt(n_in) * 1.5).astype(np.float32)
+    b = np.zeros(n_outputs, dtype=np.float32)
     nodes = [helper.make_node("Reshape", ["x", "shape"], ["flat"]),
              helper.make_node("MatMul", ["flat", "w"], ["mm"]),
              helper.make_node("Add", ["mm", "b"], ["logits"])]
     graph = helper.make_graph(
-        nodes, "tiny_linear", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 12, n_times])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(LABELS)])],
+        nodes, "tiny_linear", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", n_leads, n_times])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_outputs])],
         initializer=[numpy_helper.from_array(np.array([-1, n_in], dtype=np.int64), "shape"),
                      numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
@@ -119,3 +120,21 @@ def make_tiny_bundle(out_dir, n_times: int = 1000, fs: int = 100, seed: int = 0,
     return _write_bundle(out, path, n_times=n_times, fs=fs, name="tiny-linear-test",
                          scaler={"mean": 0.0, "std": 0.25}, settings=settings,
                          note="random linear test model, not trained; for tests only")
+
+
+def replace_model_file(bundle: Path, source: Path, artifact: str = "onnx_fp32") -> Path:
+    """Put another file in an artifact's place and write its size and sha256 into the card, as a
+    careless re-release would: the bundle verifies, but the model may not match the card."""
+    import json
+    import shutil
+
+    from tgll_edge.bundle import sha256_file
+
+    card = json.loads((bundle / "card.json").read_text())
+    entry = card["artifacts"][artifact]
+    target = bundle / entry["file"]
+    if source != target:
+        shutil.copyfile(source, target)
+    entry.update(sha256=sha256_file(target), bytes=target.stat().st_size)
+    (bundle / "card.json").write_text(json.dumps(card, indent=2))
+    return bundle

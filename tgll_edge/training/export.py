@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..bundle import ARTIFACT_KEYS, ATTRIBUTION, FORMATS, SCHEMA, artifact_entry, artifact_key, write_card
-from ..errors import ExportError
+from ..errors import ExportError, TgllError
 from ..runtime import sigmoid
 from ..signal.scaler import StandardScaler
 from . import quantize
@@ -117,28 +117,24 @@ def export_onnx(model: torch.nn.Module, path: Path, n_leads: int, n_times: int) 
 
 def minify_onnx(path: Path) -> None:
     """Minify an ONNX file without changing what it computes: drop the exporter's per-node
-    debug metadata (torch stack traces and module paths, carried into the quantized copy),
-    give internal tensors and nodes short names (graph inputs and outputs keep theirs), and
-    drop all-zero zero points of DequantizeLinear (an optional input that defaults to 0)."""
+    debug metadata (torch stack traces and module paths, carried into the quantized copy)
+    and give internal tensors and nodes short names (graph inputs and outputs keep theirs).
+    The graph's structure is untouched, so onnxruntime fuses and runs it with the same
+    kernels on every CPU and the outputs are bit-identical (tested). All-zero
+    DequantizeLinear zero points are kept although the input is optional: without them
+    onnxruntime does not fuse DQ -> Gemm -> Q into QGemm, so the Gemms ran in float and,
+    where U8S8 kernels saturate (x86 AVX2 / AVX-512 without VNNI), the int8 outputs
+    moved by a quantization step (README, "ONNX int8 and the CPU family")."""
     import onnx
-    from onnx import numpy_helper
 
     model = onnx.load(str(path))
     graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    quantize_inputs = {name for n in graph.node if n.op_type == "QuantizeLinear" for name in n.input}
     for node in graph.node:
         del node.metadata_props[:]
         node.doc_string = ""
-        # a zero point shared with a QuantizeLinear stays on both: onnxruntime fuses a Q/DQ
-        # pair into integer kernels only when their parameters match
-        if node.op_type == "DequantizeLinear" and len(node.input) == 3 and node.input[2] in inits:
-            zp = node.input[2]
-            if zp not in quantize_inputs and not numpy_helper.to_array(inits[zp]).any():
-                del node.input[2]
     used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
-    for name in [n for n in inits if n not in used]:
-        graph.initializer.remove(inits[name])
+    for tensor in [t for t in graph.initializer if t.name not in used]:
+        graph.initializer.remove(tensor)
 
     keep = {v.name for v in graph.input} | {v.name for v in graph.output}
     short: dict[str, str] = {}
@@ -433,15 +429,19 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     try:
-        _say(f"loading checkpoint {args.checkpoint}")
         model, config = load_checkpoint(args.checkpoint)
+    except (FileNotFoundError, ValueError) as exc:  # a missing or broken checkpoint: bad input, as tgll-eval
+        print(f"tgll-export: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        _say(f"loaded checkpoint {args.checkpoint}")
         _say(f"loading evaluation data (folds 9, 10; calibration from training folds)")
         data = load_eval_data(config, args.data, args.calib_windows)
         result = export_bundle(model, config, args.out, data, formats=formats, int8=args.int8,
                                max_auc_drop=args.max_auc_drop, max_flip_rate=args.max_flip_rate, name=args.name,
                                checkpoint_dir=args.checkpoint,
                                command="tgll-export " + " ".join(sys.argv[1:] if argv is None else argv))
-    except ExportError as exc:
+    except (TgllError, FileNotFoundError, ValueError) as exc:  # ExportError, or the data named in the config
         print(f"tgll-export: error: {exc}", file=sys.stderr)
         return 1
     if result["failures"]:
