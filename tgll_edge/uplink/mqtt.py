@@ -407,6 +407,10 @@ class MqttUplink(Sink):
 
         try:
             while True:
+                if time.monotonic() - last_sync > 1.0:  # the WAL to disk (connected or not): a power cut
+                    with self.queue.lock:                 # loses at most the last second
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    last_sync = time.monotonic()
                 stopping = self._stop.is_set()
                 if stopping and (not self.connected.is_set() or time.monotonic() > self._draining_until
                                  or (not st["inflight"] and self.queue.pending(db) == 0)):
@@ -474,10 +478,6 @@ class MqttUplink(Sink):
                         db.executemany("DELETE FROM queue WHERE id=?", [(r,) for r in acked])
                         db.execute("COMMIT")
                     self.counters["sent"] += len(acked)
-                if time.monotonic() - last_sync > 1.0:  # the WAL to disk: a power cut loses <= 1 s
-                    with self.queue.lock:
-                        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    last_sync = time.monotonic()
                 if st["lost"]:
                     self.connected.clear()
                     st["client"] = None
