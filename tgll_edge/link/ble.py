@@ -47,6 +47,19 @@ def _bleak():
     return bleak
 
 
+def backend_errors() -> tuple[type[BaseException], ...]:
+    """What a BLE backend raises when the radio, the peer or the OS refuses: bleak's BleakError
+    (D-Bus, CoreBluetooth, WinRT errors derive from it), OS and timeout errors, and the
+    ConnectionError/EOFError of a link that went away. Programming errors still raise."""
+    errors: tuple = (OSError, asyncio.TimeoutError, EOFError)  # ConnectionError is an OSError
+    try:
+        from bleak.exc import BleakError
+        errors += (BleakError,)
+    except ImportError:  # another backend (client_factory) without bleak installed
+        pass
+    return errors
+
+
 def _looks_like_address(s: str) -> bool:
     parts = s.split(":")
     return (len(parts) == 6 and all(len(p) == 2 for p in parts)) or (len(s) == 36 and s.count("-") == 4)
@@ -159,7 +172,7 @@ class BleSource(LinkSource):
             dev = await self._find_device(self.target, self.scan_timeout)
         except LinkError:
             raise
-        except Exception as exc:  # any backend's scan failure (BleakError, OSError, D-Bus errors)
+        except backend_errors() as exc:
             raise LinkError(f"BLE scan for {self.target!r} failed: {exc}") from None
         if dev is None:
             raise LinkError(f"BLE device {self.target!r} not found within {self.scan_timeout:g} s")
@@ -175,7 +188,7 @@ class BleSource(LinkSource):
         try:
             await client.connect()
             await client.start_notify(STREAM_UUID, lambda _s, data: self._on_notify(gen, data))
-        except Exception as exc:  # any backend's connect/subscribe failure
+        except backend_errors() as exc:
             await _quietly(client.disconnect())
             raise LinkError(f"BLE device {self.target!r}: cannot connect/subscribe: {exc}") from None
         self._client = client
@@ -206,7 +219,7 @@ class BleSource(LinkSource):
             await self._client.write_gatt_char(CONTROL_UUID, data, response=True)
         except LinkError:
             raise
-        except Exception as exc:  # any backend's write failure
+        except backend_errors() as exc:
             raise LinkError(f"BLE device {self.target!r}: write failed: {exc}") from None
 
     # --- the transport LinkSource drives -------------------------------------------
@@ -263,5 +276,5 @@ async def _quietly(coro) -> None:
     """Await a BLE teardown step whose failure changes nothing (the link is going anyway)."""
     try:
         await coro
-    except Exception:  # any backend's error on a dying connection
+    except backend_errors():  # the link is going anyway
         pass

@@ -25,6 +25,9 @@ import numpy as np
 from ..errors import RecordError, Unsupported
 from ..signal.leads import canonical_lead
 
+#: what wfdb raises for a damaged record: whatever its parser hits first
+WFDB_ERRORS = (ValueError, IndexError, KeyError, TypeError, OSError, EOFError)
+
 #: physical units a channel may be in, and the factor to mV
 UNITS_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "nv": 1e-6, "v": 1e3}
 
@@ -171,8 +174,7 @@ class _WfdbRecord:
             raise RecordError(f"WFDB record not found: {path}") from None
         except PermissionError:
             raise RecordError(f"{path}: permission denied") from None
-        # wfdb reports a damaged record with whatever its parser hit first
-        except (ValueError, IndexError, KeyError, TypeError, OSError, EOFError) as exc:
+        except WFDB_ERRORS as exc:
             raise RecordError(f"{path}: cannot read the record ({type(exc).__name__}: {exc})") from None
         self.path = path
         self.fs = float(r.fs)

@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 WEIGHTS = "model.safetensors"
@@ -86,7 +87,7 @@ def load_checkpoint(directory) -> tuple[torch.nn.Module, dict]:
         raise ValueError(f"{directory / CONFIG}: cannot build the model from {config['model']} ({exc})") from exc
     try:
         state = load_file(str(weights))
-    except Exception as exc:
+    except (SafetensorError, OSError, ValueError) as exc:
         raise ValueError(f"{weights}: not a readable safetensors file ({exc})") from exc
     try:
         model.load_state_dict(state, strict=True)

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...link.wfdbio import WFDB_ERRORS
+
 CPSC_LABELS = ("Normal", "AF", "I-AVB", "LBBB", "RBBB", "PAC", "PVC", "STD", "STE")
 ORIGINAL_FS = 500.0
 ORIGINAL_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -123,7 +125,7 @@ def read_wfdb(header: Path) -> tuple[np.ndarray, float, list[str], set[str]]:
     base = str(header.with_suffix(""))
     try:
         signal, fields = wfdb.rdsamp(base)
-    except Exception as exc:
+    except WFDB_ERRORS as exc:
         raise ValueError(f"{header}: cannot read WFDB record ({type(exc).__name__}: {exc})") from exc
     dx = [c.split(":", 1)[1] for c in fields.get("comments", []) if c.strip().lower().startswith("dx:")]
     if not dx:
@@ -141,7 +143,7 @@ def read_original(mat: Path) -> np.ndarray:
     try:
         content = loadmat(str(mat))
         data = np.asarray(content["ECG"]["data"][0, 0], dtype=np.float64)
-    except Exception as exc:
+    except (*WFDB_ERRORS, NotImplementedError) as exc:  # scipy.io: not a MAT file, no such field
         raise ValueError(f"{mat}: not an original CPSC2018 file with struct ECG.data "
                          f"({type(exc).__name__}: {exc})") from exc
     if data.ndim != 2 or data.shape[0] != 12 or not np.all(np.isfinite(data)):

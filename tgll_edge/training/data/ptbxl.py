@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...link.wfdbio import WFDB_ERRORS
+
 PTBXL_TASKS = ("all", "diagnostic", "subdiagnostic", "superdiagnostic", "form", "rhythm")
 DATABASE = "ptbxl_database.csv"
 STATEMENTS = "scp_statements.csv"
@@ -158,7 +160,7 @@ def read_record(root, filename: str) -> tuple[np.ndarray, float, list[str]]:
         raise FileNotFoundError(f"{header}: WFDB header not found")
     try:
         signal, fields = wfdb.rdsamp(str(base))
-    except Exception as exc:  # wfdb raises many types for broken files
+    except WFDB_ERRORS as exc:
         raise ValueError(f"{base}: cannot read WFDB record ({type(exc).__name__}: {exc})") from exc
     signal = np.asarray(signal, dtype=np.float64).T
     if not np.all(np.isfinite(signal)):
