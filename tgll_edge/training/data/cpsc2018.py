@@ -139,11 +139,12 @@ def read_wfdb(header: Path) -> tuple[np.ndarray, float, list[str], set[str]]:
 def read_original(mat: Path) -> np.ndarray:
     """(12, n) mV from an original challenge .mat file (struct ECG, field data)."""
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     try:
         content = loadmat(str(mat))
         data = np.asarray(content["ECG"]["data"][0, 0], dtype=np.float64)
-    except (*WFDB_ERRORS, NotImplementedError) as exc:  # scipy.io: not a MAT file, no such field
+    except (*WFDB_ERRORS, MatReadError, NotImplementedError) as exc:  # not a MAT file, no such field
         raise ValueError(f"{mat}: not an original CPSC2018 file with struct ECG.data "
                          f"({type(exc).__name__}: {exc})") from exc
     if data.ndim != 2 or data.shape[0] != 12 or not np.all(np.isfinite(data)):
