@@ -61,6 +61,41 @@ def _mqtt_config(port: int, queue: Path, drain_s: float = 0.0):
     return cfg
 
 
+class _Timed:
+    """Wraps a sink and adds up the pipeline thread's CPU time spent in its hooks (time.thread_time:
+    other processes on the machine do not inflate it, as they do wall time)."""
+
+    def __init__(self, inner):
+        self.inner, self.cpu_s = inner, 0.0
+        for hook in ("start", "block", "signal", "__call__", "summary", "close"):
+            setattr(self, "_" + hook.strip("_"), getattr(inner, hook))
+
+    def _t(self, fn, *a):
+        t0 = time.thread_time()
+        try:
+            return fn(*a)
+        finally:
+            self.cpu_s += time.thread_time() - t0
+
+    def start(self, pipeline):
+        return self._t(self._start, pipeline)
+
+    def block(self, block):
+        return self._t(self._block, block)
+
+    def signal(self, t_start, fs, data):
+        return self._t(self._signal, t_start, fs, data)
+
+    def __call__(self, result):
+        return self._t(self._call, result)
+
+    def summary(self, summary):
+        return self._t(self._summary, summary)
+
+    def close(self):
+        return self._t(self._close)
+
+
 def _disk_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, Path(str(path) + "-wal")) if p.exists())
 
@@ -74,16 +109,29 @@ def measure(run_in_process, peak_rss_of_cli, model, model_dir, mv8, fs: int, hop
     tmp = Path(tempfile.mkdtemp(prefix="bench-uplink-"))
     broker, port = start_broker(tmp)
     quiet = lambda msg: None  # noqa: E731
-    out: dict = {"broker": "mosquitto on 127.0.0.1 (another core)" if broker else "none installed"}
+    out: dict = {"broker": "mosquitto on 127.0.0.1 (another core)" if broker else "none installed",
+                 "load_average_1m_at_start": os.getloadavg()[0], "cpu_count": os.cpu_count()}
     try:
         keys = ("x_real_time", "median_latency_ms", "p95_latency_ms", "max_latency_ms", "windows", "wall_seconds")
         for state, p in (("broker_up", port), ("broker_down", _free_port())):
             if p is None:
                 continue
             mqtt = MqttUplink(_mqtt_config(p, tmp / f"q-{state}.sqlite"), log=quiet)
+            from tgll_edge.stream.sinks import Sink
             sinks = [mqtt, LslSink(f"tgll-bench-{state}"), EdfRecorder(tmp / f"rec-{state}", "bdf")]
-            r = run_in_process(model, mv8, fs, hop, chunk, sinks=sinks)
+            timed = [type("T", (_Timed, Sink), {})(s) for s in sinks]
+            t_cpu, p_cpu = time.thread_time(), time.process_time()
+            r = run_in_process(model, mv8, fs, hop, chunk, sinks=timed)
+            total_cpu = time.thread_time() - t_cpu
+            other_threads_cpu = time.process_time() - p_cpu - total_cpu
             out[state] = {k: r[k] for k in keys}
+            hours = mv8.shape[1] / fs / 3600
+            out[state]["pipeline_thread_cpu_s"] = total_cpu
+            out[state]["sink_cpu_s_per_hour_of_signal"] = {
+                n: t.cpu_s / hours for n, t in zip(("mqtt", "lsl", "bdf"), timed)}
+            out[state]["sink_share_of_pipeline_cpu"] = sum(t.cpu_s for t in timed) / total_cpu
+            # the MQTT worker, the BDF writer, liblsl's threads (and onnxruntime's, if any)
+            out[state]["other_threads_cpu_s_per_hour_of_signal"] = other_threads_cpu / hours
             out[state].update({"mqtt_queued": mqtt.counters["queued"], "mqtt_acknowledged": mqtt.counters["sent"],
                                "bdf_bytes": _disk_bytes(tmp / f"rec-{state}" / "recording.bdf")})
         # one hour of findings in the queue: the run's own finding JSON, 3,600 times (1-s hop)
@@ -132,7 +180,8 @@ def measure(run_in_process, peak_rss_of_cli, model, model_dir, mv8, fs: int, hop
 
 def markdown(s: dict) -> str:
     lines = ["", "## With the uplink sinks on (issue 11: MQTT + LSL + BDF+ recording)", "",
-             f"Broker: {s['broker']}.", "",
+             f"Broker: {s['broker']}. Machine load average (1 min) when this part started: "
+             f"{s['load_average_1m_at_start']:.1f} on {s['cpu_count']} CPUs (other jobs share the machine).", "",
              "| measure | broker up | broker down (all queued) | target |", "|---|---|---|---|"]
     up, down = s.get("broker_up", {}), s.get("broker_down", {})
     fmt = lambda d, k, f: (f.format(d[k]) if k in d else "-")  # noqa: E731
@@ -140,6 +189,13 @@ def markdown(s: dict) -> str:
         f"| x real time | {fmt(up, 'x_real_time', '{:.0f}x')} | {fmt(down, 'x_real_time', '{:.0f}x')} | >= 200x |",
         f"| median latency | {fmt(up, 'median_latency_ms', '{:.2f} ms')} | {fmt(down, 'median_latency_ms', '{:.2f} ms')} | < 50 ms |",
         f"| p95 latency | {fmt(up, 'p95_latency_ms', '{:.2f} ms')} | {fmt(down, 'p95_latency_ms', '{:.2f} ms')} | |",
+        "| pipeline-thread CPU in the sinks' hooks, s per hour of signal (MQTT / LSL / BDF) | "
+        + " | ".join(" / ".join(f"{v:.2f}" for v in d["sink_cpu_s_per_hour_of_signal"].values()) if d else "-"
+                     for d in (up, down)) + " | |",
+        "| CPU of the process's other threads (MQTT worker, BDF writer, liblsl), s per hour of signal | "
+        + " | ".join(f"{d['other_threads_cpu_s_per_hour_of_signal']:.1f}" if d else "-" for d in (up, down)) + " | |",
+        "| share of the pipeline thread's CPU spent in the sinks | "
+        + " | ".join(f"{d['sink_share_of_pipeline_cpu'] * 100:.1f}%" if d else "-" for d in (up, down)) + " | |",
         f"| MQTT messages queued / acknowledged during the run | {fmt(up, 'mqtt_queued', '{}')} / "
         f"{fmt(up, 'mqtt_acknowledged', '{}')} | {fmt(down, 'mqtt_queued', '{}')} / {fmt(down, 'mqtt_acknowledged', '{}')} | |",
     ]
