@@ -138,3 +138,87 @@ def replace_model_file(bundle: Path, source: Path, artifact: str = "onnx_fp32") 
     entry.update(sha256=sha256_file(target), bytes=target.stat().st_size)
     (bundle / "card.json").write_text(json.dumps(card, indent=2))
     return bundle
+
+
+# -- issue 9: a lead-set-aware bundle (inputs x, lead_mask, cheb; card lead_graph, lead_sets) ------
+
+#: the standard lead sets (PhysioNet/CinC 2021 and single leads), as the card lists them
+STANDARD_LEAD_SETS = {"12": LEADS_12, "6": ["I", "II", "III", "aVR", "aVL", "aVF"],
+                      "4": ["I", "II", "III", "V2"], "3": ["I", "II", "V2"], "2": ["I", "II"],
+                      "I": ["I"], "II": ["II"]}
+#: made-up fold-9 / fold-10 macro-AUCs of the test bundle (decreasing with fewer leads)
+FAKE_LEAD_SET_AUC = {"12": 0.93, "6": 0.90, "4": 0.91, "3": 0.905, "2": 0.88, "I": 0.84, "II": 0.85}
+
+
+def leadset_weights(n_levels: int = 2, k: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(-0.5, 1.0, (n_levels, 12, 12))
+    a = np.clip(np.maximum(a + a.transpose(0, 2, 1), 0), 0, 1)
+    a[:, np.arange(12), np.arange(12)] = 0
+    return {"adjacency": a.astype(np.float32), "k": k,
+            "w": (rng.standard_normal((24, len(LABELS))) * 0.5).astype(np.float32),
+            "b": (rng.standard_normal(len(LABELS)) * 0.1).astype(np.float32)}
+
+
+def leadset_reference_logits(x_scaled, lead_mask, cheb, seed: int = 0) -> np.ndarray:
+    """numpy forward pass of ``make_leadset_onnx``'s model: G = sum of cheb over levels and orders,
+    h = relu(G @ x) averaged over time, logits = [h, lead_mask] @ W + b."""
+    w = leadset_weights(seed=seed)
+    g = np.asarray(cheb, dtype=np.float64).sum(axis=(1, 2))
+    h = np.maximum(g @ np.asarray(x_scaled, dtype=np.float64), 0).mean(axis=2)
+    return np.concatenate([h, lead_mask], axis=1) @ w["w"] + w["b"]
+
+
+def make_leadset_onnx(path: Path, n_times: int, seed: int = 0, n_levels: int = 2, k: int = 3) -> Path:
+    """A model whose output depends on x, lead_mask and cheb (torch-free, onnx.helper)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = leadset_weights(n_levels, k, seed)
+    nodes = [helper.make_node("ReduceSum", ["cheb", "axes12"], ["g"], keepdims=0),
+             helper.make_node("MatMul", ["g", "x"], ["h"]),
+             helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("ReduceMean", ["r", "axes2"], ["f"], keepdims=0),
+             helper.make_node("Concat", ["f", "lead_mask"], ["feat"], axis=1),
+             helper.make_node("Gemm", ["feat", "w", "b"], ["logits"])]
+    graph = helper.make_graph(
+        nodes, "tiny_leadset",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 12, n_times]),
+         helper.make_tensor_value_info("lead_mask", TensorProto.FLOAT, ["batch", 12]),
+         helper.make_tensor_value_info("cheb", TensorProto.FLOAT, ["batch", n_levels, k, 12, 12])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(LABELS)])],
+        initializer=[numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "axes12"),
+                     numpy_helper.from_array(np.array([2], dtype=np.int64), "axes2"),
+                     numpy_helper.from_array(w["w"], "w"), numpy_helper.from_array(w["b"], "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def leadset_card_fields(seed: int = 0, n_levels: int = 2, k: int = 3, min_leads: int = 1) -> dict:
+    """The card fields of the bundle contract (issue 9) for ``make_leadset_onnx``'s weights."""
+    w = leadset_weights(n_levels, k, seed)
+    return {"lead_graph": {"adjacency": w["adjacency"].tolist(), "cheb_k": k},
+            "inputs": ["x", "lead_mask", "cheb"], "min_leads": min_leads,
+            "lead_sets": {name: {"leads": list(leads), "val_macro_auc": FAKE_LEAD_SET_AUC[name],
+                                 "test_macro_auc": round(FAKE_LEAD_SET_AUC[name] - 0.03, 3)}
+                          for name, leads in STANDARD_LEAD_SETS.items()}}
+
+
+def make_leadset_bundle(out_dir, n_times: int = 1000, fs: int = 100, seed: int = 0, min_leads: int = 1,
+                        settings: dict | None = None) -> Path:
+    """A lead-set-aware bundle with one artifact, onnx_fp32 (random weights, for tests only)."""
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = make_leadset_onnx(out / "model_fp32.onnx", n_times, seed)
+    _write_bundle(out, path, n_times=n_times, fs=fs, name="tiny-leadset-test",
+                  scaler={"mean": 0.0, "std": 0.25}, settings=settings,
+                  note="random lead-set-aware test model, not trained; for tests only")
+    card = json.loads((out / "card.json").read_text())
+    card.update(leadset_card_fields(seed, min_leads=min_leads))
+    (out / "card.json").write_text(json.dumps(card, indent=2))
+    return out

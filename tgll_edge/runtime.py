@@ -18,6 +18,7 @@ import numpy as np
 from .backends import open_backend
 from .bundle import ARTIFACT_KEYS, read_card, verify_artifact
 from .errors import BundleError
+from .signal.leadgraph import BasisCache
 from .signal.preprocess import Preprocessor
 from .signal.scaler import StandardScaler
 
@@ -75,6 +76,13 @@ class Model:
         self.thresholds = np.array([card["thresholds"][lab] for lab in self.labels], dtype=np.float32)
         self.scaler = StandardScaler.from_dict(card["scaler"])
         self._output = card["output"]
+        # issue 9: a lead-set-aware bundle takes (x, lead_mask, cheb) and serves any subset of
+        # the leads; a bundle without card["lead_graph"] is a 12-lead model, as before
+        graph = card.get("lead_graph")
+        self.lead_set_aware = bool(graph) and "lead_mask" in (card.get("inputs") or [])
+        self.lead_sets: dict = dict(card.get("lead_sets") or {})
+        self.min_leads = int(card.get("min_leads", 1)) if self.lead_set_aware else len(self.leads)
+        self._basis = BasisCache(graph["adjacency"], int(graph["cheb_k"])) if self.lead_set_aware else None
 
     def __repr__(self) -> str:
         return f"Model({self.card['name']!r}, artifact={self.artifact!r}, labels={self.labels})"
@@ -83,7 +91,9 @@ class Model:
         """A fresh streaming Preprocessor from ``fs_in`` to the card's fs and filters."""
         return Preprocessor(self.card["preprocessing"], fs_in)
 
-    def check_windows(self, windows) -> np.ndarray:
+    def check_windows(self, windows, lead_mask=None) -> np.ndarray:
+        """Windows as float32 (B, leads, n_times); ValueError naming what is wrong. Leads that
+        ``lead_mask`` (B, leads) marks unusable (0) may hold anything, NaN included."""
         x = np.asarray(windows, dtype=np.float32)
         want = (len(self.leads), self.n_times)
         if x.ndim != 3 or x.shape[1:] != want:
@@ -95,20 +105,79 @@ class Model:
             raise ValueError(f"expected windows of shape (batch, {want[0]}, {want[1]}); got {x.shape}{hint}")
         if x.shape[0] == 0:
             raise ValueError("expected at least one window; got an empty batch")
-        if not np.all(np.isfinite(x)):
-            bad = sorted({int(i) for i in np.argwhere(~np.isfinite(x))[:, 0]})
+        finite = np.isfinite(x)
+        if lead_mask is not None:
+            finite |= ~lead_mask.astype(bool)[:, :, None]
+        if not np.all(finite):
+            bad = sorted({int(i) for i in np.argwhere(~finite)[:, 0]})
             raise ValueError(f"windows contain NaN or inf (window index {bad[:10]}); clean or drop them first")
         return x
 
-    def logits(self, windows) -> np.ndarray:
+    def check_mask(self, lead_mask, batch: int) -> np.ndarray | None:
+        """``lead_mask`` (leads,) or (B, leads) of 0/1 (or bool) -> float32 (B, leads); None: all usable.
+        A 12-lead bundle refuses a mask with a lead off (it was not trained to do without one):
+        ValueError naming the leads and what to use instead."""
+        if lead_mask is None:
+            return None
+        m = np.asarray(lead_mask)
+        if m.ndim == 1:
+            m = np.broadcast_to(m, (batch, m.shape[0]))
+        if m.shape != (batch, len(self.leads)):
+            raise ValueError(f"lead_mask must be ({len(self.leads)},) or (batch, {len(self.leads)}) for "
+                             f"{batch} windows; got shape {np.shape(lead_mask)}")
+        m = (m.astype(np.float32) > 0.5).astype(np.float32)
+        if not self.lead_set_aware:
+            off = sorted({self.leads[j] for j in np.flatnonzero(~m.astype(bool).all(axis=0))},
+                         key=self.leads.index)
+            if off:
+                raise ValueError(f"{self.card['name']} is a 12-lead model: it cannot score windows without "
+                                 f"{', '.join(off)}; use a lead-set-aware bundle (its card lists 'lead_sets') "
+                                 "or fill those leads yourself")
+            return None
+        return m
+
+    def _run(self, windows, lead_mask=None) -> np.ndarray:
+        x = np.asarray(windows, dtype=np.float32)
+        if x.ndim != 3:
+            self.check_windows(x)  # raises the shape error
+        m = self.check_mask(lead_mask, x.shape[0])
+        x = self.scaler.transform(self.check_windows(x, m))
+        if not self.lead_set_aware:
+            return self.backend.run(x)
+        if m is None:
+            m = np.ones((x.shape[0], len(self.leads)), dtype=np.float32)
+        x = np.where(m[:, :, None] > 0, x, np.float32(0)).astype(np.float32)  # unusable leads: 0, after scaling
+        cheb = np.stack([self._basis(row) for row in m])
+        return self.backend.run(x, lead_mask=m, cheb=cheb)
+
+    def logits(self, windows, lead_mask=None) -> np.ndarray:
         if self._output != "logits":
             raise ValueError("this bundle's model outputs probabilities, not logits")
-        return self.backend.run(self.scaler.transform(self.check_windows(windows)))
+        return self._run(windows, lead_mask)
 
-    def predict_proba(self, windows) -> np.ndarray:
-        """(B, 12, n_times) preprocessed mV at the card's fs -> (B, n_labels) probabilities."""
-        y = self.backend.run(self.scaler.transform(self.check_windows(windows)))
+    def predict_proba(self, windows, lead_mask=None) -> np.ndarray:
+        """(B, 12, n_times) preprocessed mV at the card's fs -> (B, n_labels) probabilities.
+
+        lead_mask: (12,) or (B, 12), 1 = usable lead, 0 = not (a lead-set-aware bundle builds
+        each window's lead graph from it and ignores what the unusable leads hold); None = all.
+        """
+        y = self._run(windows, lead_mask)
         return (sigmoid(y) if self._output == "logits" else y).astype(np.float32)
+
+    def lead_set_auc(self, leads_used) -> tuple[str | None, float | None]:
+        """The largest standard lead set of the card (``lead_sets``) contained in ``leads_used``,
+        and its fold-9 (validation) macro-AUC: how far a finding from those leads can be trusted.
+        (None, None) when no listed set is contained (or the card lists none)."""
+        used = set(leads_used)
+        best = None
+        for name, entry in self.lead_sets.items():
+            leads = entry.get("leads") or []
+            if leads and set(leads) <= used and (best is None or len(leads) > len(best[1]["leads"])):
+                best = (name, entry)
+        if best is None:
+            return None, None
+        auc = best[1].get("val_macro_auc")
+        return best[0], None if auc is None else float(auc)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Boolean findings: probability at or above each label's fold-9 threshold."""
@@ -158,3 +227,39 @@ def check_against_card(backend, card: dict, path: Path) -> None:
         if integer and not spec.quantization[0] > 0:
             raise BundleError(f"{path}: the model's {what} is {spec.describe()} without quantization parameters; "
                               "the runtime cannot map it to the card's float32")
+    _check_extra_inputs(backend, card, path)
+
+
+def _check_extra_inputs(backend, card: dict, path: Path) -> None:
+    """A lead-set-aware card (``inputs: [x, lead_mask, cheb]``, ``lead_graph``) needs a model that
+    takes exactly those inputs: lead_mask (batch, leads), cheb (batch, levels, K, leads, leads);
+    an old card a model with one input. BundleError naming the model's and the card's shapes."""
+    names = list(card.get("inputs") or ["x"])
+    have = dict(getattr(backend, "inputs", None) or {"x": backend.input})
+    if len(names) == 1 and len(have) == 1:
+        return  # a 12-lead bundle: its one input was checked above, whatever its name
+    if sorted(have) != sorted(names):
+        raise BundleError(f"{path}: the model's inputs are {', '.join(have)}, but the card says "
+                          f"{', '.join(names)}")
+    graph = card.get("lead_graph") or {}
+    n = len(card["leads"])
+    try:
+        adjacency = np.asarray(graph["adjacency"], dtype=np.float64)
+        k = int(graph["cheb_k"])
+    except (KeyError, TypeError, ValueError):
+        raise BundleError(f"{path}: the card lists inputs {', '.join(names)} but no usable lead_graph "
+                          "(adjacency per level and cheb_k)") from None
+    if adjacency.ndim != 3 or adjacency.shape[1:] != (n, n) or not np.all(np.isfinite(adjacency)):
+        raise BundleError(f"{path}: the card's lead_graph adjacency has shape {adjacency.shape}; "
+                          f"expected (levels, {n}, {n}) of finite numbers")
+    want = {"x": (n, int(card["n_times"])), "lead_mask": (n,), "cheb": (adjacency.shape[0], k, n, n)}
+    for name in names:
+        if name not in want:
+            raise BundleError(f"{path}: the card lists an input {name!r} the runtime does not know "
+                              "(it feeds x, lead_mask and cheb)")
+        spec, shape = have[name], want[name]
+        if len(spec.shape) != len(shape) or any(d is not None and d != w for d, w in zip(spec.shape, shape)):
+            raise BundleError(f"{path}: the model's input {name} is {spec.describe()}, but the card says "
+                              f"(batch, {', '.join(map(str, shape))})")
+        if not (spec.dtype == np.float32 or np.issubdtype(spec.dtype, np.integer) and spec.quantization[0] > 0):
+            raise BundleError(f"{path}: the model's input {name} is {spec.describe()}; the card's is float32")

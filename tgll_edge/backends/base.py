@@ -26,13 +26,17 @@ class TensorSpec:
 class Backend:
     """Runs one model file: ``run(x)`` maps a float32 batch ``(B, leads, T)`` in the
     model's scaled input units to its float32 outputs ``(B, n_outputs)``; ``input`` and
-    ``output`` are the file's own :class:`TensorSpec` (checked against the card on load)."""
+    ``output`` are the file's own :class:`TensorSpec` (checked against the card on load).
+    A model with more inputs (a lead-set-aware bundle: ``x``, ``lead_mask``, ``cheb``) gets
+    them by name: ``run(x, lead_mask=m, cheb=c)``; ``inputs`` maps every input's name to
+    its spec, in the file's order (``input`` is the first)."""
 
     name = "backend"
     input: TensorSpec
     output: TensorSpec
+    inputs: dict
 
-    def run(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+    def run(self, x: np.ndarray, **extra: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
     def close(self) -> None:

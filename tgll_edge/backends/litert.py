@@ -55,6 +55,21 @@ def _spec(detail) -> TensorSpec:
     return TensorSpec(tuple(int(d) for d in detail["shape"][1:]), np.dtype(detail["dtype"]), (float(scale), int(zp)))
 
 
+#: the lead-set-aware model's inputs by rank, for files whose input names the converter changed
+_INPUT_BY_RANK = {3: "x", 2: "lead_mask", 5: "cheb"}
+
+
+def _input_name(detail, n_inputs: int) -> str:
+    """An input's contract name: 'serving_default_lead_mask:0' -> 'lead_mask'; a name that is
+    none of x, lead_mask, cheb is known by its rank (3, 2, 5) when the model has several inputs."""
+    name = str(detail.get("name", ""))
+    short = name.split(":")[0]
+    short = short[len("serving_default_"):] if short.startswith("serving_default_") else short
+    if short in _INPUT_BY_RANK.values() or n_inputs == 1:
+        return short if n_inputs > 1 else "x"
+    return _INPUT_BY_RANK.get(len(detail["shape"]), short)
+
+
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
     """float -> integer tensor with the tensor's (scale, zero_point), saturating."""
     info = np.iinfo(dtype)
@@ -80,10 +95,14 @@ class LiteRTBackend(Backend):
             raise BundleError(f"{path}: the LiteRT interpreter cannot load it as a TFLite model "
                               f"({str(exc).splitlines()[0][:200]})") from None
         ins, outs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
-        if len(ins) != 1 or len(outs) != 1:
-            raise BundleError(f"{path}: expected one input and one output; got {len(ins)} and {len(outs)}")
-        self._in, self._out = ins[0], outs[0]
+        if not ins or len(outs) != 1:
+            raise BundleError(f"{path}: expected one output and at least one input; got {len(ins)} inputs "
+                              f"and {len(outs)} outputs")
+        # every input by its contract name (x, lead_mask, cheb for a lead-set-aware model)
+        self._ins = {_input_name(d, len(ins)): d for d in ins}
+        self._in, self._out = self._ins.get("x", ins[0]), outs[0]
         self.input, self.output = _spec(self._in), _spec(self._out)
+        self.inputs = {k: _spec(d) for k, d in self._ins.items()}
         self.batch = int(self._in["shape"][0])
         self._resizable = int(self._in.get("shape_signature", self._in["shape"])[0]) == -1
 
@@ -101,23 +120,31 @@ class LiteRTBackend(Backend):
 
     def _set_batch(self, n: int) -> None:
         if n != self.batch:
-            self.interpreter.resize_tensor_input(self._in["index"], [n, *self._in["shape"][1:]])
+            for d in self._ins.values():
+                self.interpreter.resize_tensor_input(d["index"], [n, *d["shape"][1:]])
             with _quiet_stderr():
                 self.interpreter.allocate_tensors()
             self.batch = n
 
-    def _invoke(self, x: np.ndarray) -> np.ndarray:
-        dtype = self.input_dtype
+    def _feed(self, detail, x: np.ndarray) -> None:
+        dtype = np.dtype(detail["dtype"])
         if dtype == np.float32:
             feed = x.astype(np.float32)
         elif np.issubdtype(dtype, np.integer):
-            scale, zp = self.input_quantization
+            scale, zp = tuple(detail["quantization"])
             if not scale:
                 raise ValueError(f"{self.path}: integer input without quantization parameters")
             feed = quantize(x, scale, zp, dtype)
         else:
             raise ValueError(f"{self.path}: unsupported input dtype {dtype}")
-        self.interpreter.set_tensor(self._in["index"], np.ascontiguousarray(feed))
+        self.interpreter.set_tensor(detail["index"], np.ascontiguousarray(feed))
+
+    def _invoke(self, x: np.ndarray, extra: dict | None = None) -> np.ndarray:
+        self._feed(self._in, x)
+        for name, value in (extra or {}).items():
+            if name not in self._ins:
+                raise ValueError(f"{self.path}: the model has no input {name!r} (it has {', '.join(self._ins)})")
+            self._feed(self._ins[name], np.asarray(value, dtype=np.float32))
         self.interpreter.invoke()
         y = self.interpreter.get_tensor(self._out["index"])
         if np.issubdtype(y.dtype, np.integer):
@@ -127,16 +154,17 @@ class LiteRTBackend(Backend):
             return dequantize(y, scale, zp)
         return np.asarray(y, dtype=np.float32).copy()
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray, **extra: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         n = x.shape[0]
         if n == self.batch:
-            return self._invoke(x)
+            return self._invoke(x, extra)
         if self._resizable:
             self._set_batch(n)
-            return self._invoke(x)
+            return self._invoke(x, extra)
         if self.batch == 1:
-            return np.concatenate([self._invoke(x[i:i + 1]) for i in range(n)], axis=0)
+            return np.concatenate([self._invoke(x[i:i + 1], {k: v[i:i + 1] for k, v in extra.items()})
+                                   for i in range(n)], axis=0)
         raise ValueError(f"{self.path}: model has fixed batch {self.batch}; got {n} windows")
 
     def close(self) -> None:

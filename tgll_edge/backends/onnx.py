@@ -43,14 +43,19 @@ class OnnxBackend(Backend):
             raise BundleError(f"{path}: onnxruntime cannot load it as an ONNX model "
                               f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise BundleError(f"{path}: expected one input and one output; got {len(inputs)} and {len(outputs)}")
-        self.input_name, self.output_name = inputs[0].name, outputs[0].name
-        self.input, self.output = _spec(inputs[0]), _spec(outputs[0])
+        if not inputs or len(outputs) != 1:
+            raise BundleError(f"{path}: expected one output and at least one input; got {len(inputs)} inputs "
+                              f"and {len(outputs)} outputs")
+        first = next((arg for arg in inputs if arg.name == "x"), inputs[0])  # the signal input
+        self.input_name, self.output_name = first.name, outputs[0].name
+        self.input, self.output = _spec(first), _spec(outputs[0])
+        # every input by name, in the file's order (a lead-set-aware model: x, lead_mask, cheb)
+        self.inputs = {arg.name: _spec(arg) for arg in inputs}
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        return np.asarray(self.session.run([self.output_name], {self.input_name: x})[0], dtype=np.float32)
+    def run(self, x: np.ndarray, **extra: np.ndarray) -> np.ndarray:
+        feeds = {self.input_name: np.ascontiguousarray(x, dtype=np.float32)}
+        feeds.update({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in extra.items()})
+        return np.asarray(self.session.run([self.output_name], feeds)[0], dtype=np.float32)
 
     def close(self) -> None:
         self.session = None
