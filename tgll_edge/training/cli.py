@@ -77,6 +77,11 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", choices=("none", "noise"), default="none",
                    help="noise: wearable-like noise (baseline wander, EMG, powerline, motion; random type and "
                         "SNR 0-24 dB per window) on the training folds' batches; needs the [analysis] extra")
+    p.add_argument("--leads", metavar="LIST",
+                   help="train on these leads only, e.g. I,II,V2 (a model with that many input channels)")
+    p.add_argument("--lead-sets", action="store_true",
+                   help="tgllnet: learn with random lead subsets (the standard sets 12/6/4/3/2/I/II and random "
+                        "electrode-off masks); the model takes a lead mask and exports the graph as an input")
     p.add_argument("--per-lead-scaler", action="store_true",
                    help="standardise each lead separately (default: one global scaler, as the benchmark)")
     _add_data_options(p)
@@ -107,6 +112,15 @@ def train_main(argv=None) -> int:
     _check_data(parser, args.data, args.task)
     if args.preset is not None and args.arch != "tgllnet":
         parser.error(f"--preset applies to tgllnet only, not {args.arch}")
+    leads = None
+    if args.leads:
+        from .leadsets import parse_leads
+        try:
+            leads = parse_leads(args.leads)
+        except ValueError as exc:
+            parser.error(str(exc))
+    if args.lead_sets and (args.arch != "tgllnet" or leads):
+        parser.error("--lead-sets needs --arch tgllnet and all 12 leads (no --leads)")
     out = Path(args.out)
     if (out / "model.safetensors").exists() and not args.overwrite:
         parser.error(f"{out} already holds a checkpoint; pass --overwrite to replace it")
@@ -120,7 +134,8 @@ def train_main(argv=None) -> int:
             ds, args.arch, out, preset=args.preset, model_kwargs=dict(args.model_arg), epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
             per_lead_scaler=args.per_lead_scaler, schedule=args.schedule, patience=args.patience,
-            command=shlex.join(["tgll-train", *argv]), progress=not args.quiet, augment=args.augment)
+            command=shlex.join(["tgll-train", *argv]), progress=not args.quiet, augment=args.augment,
+            leads=leads, lead_sets=args.lead_sets)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         return _fail("tgll-train", exc)
     val, test = report["val"], report["test"]

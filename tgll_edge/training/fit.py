@@ -44,14 +44,18 @@ def set_seed(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def predict_proba(model: nn.Module, X, batch_size: int = 256) -> np.ndarray:
-    """Sigmoid probabilities (N, C) of standardised inputs, in batches, eval mode."""
+def predict_proba(model: nn.Module, X, batch_size: int = 256, lead_mask=None) -> np.ndarray:
+    """Sigmoid probabilities (N, C) of standardised inputs, in batches, eval mode.
+    ``lead_mask`` (leads,): a lead-set model's mask for every window (issue 9)."""
     X = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32)
+    mask = None if lead_mask is None else torch.as_tensor(np.asarray(lead_mask, np.float32))
     model.eval()
     out = []
     with torch.inference_mode():
         for i in range(0, len(X), batch_size):
-            out.append(torch.sigmoid(model(X[i:i + batch_size])).numpy())
+            xb = X[i:i + batch_size]
+            args = () if mask is None else (mask.expand(len(xb), -1),)
+            out.append(torch.sigmoid(model(xb, *args)).numpy())
     return np.concatenate(out) if out else np.zeros((0, getattr(model, "n_outputs", 0)), np.float32)
 
 
@@ -76,13 +80,16 @@ def _scheduler(kind: str, opt, lr: float, total_steps: int):
 def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, batch_size: int = 64,
         lr: float = 1e-3, seed: int = 0, threads: int = 2, noise_sigma: float = 0.1, schedule: str = "none",
         weight_decay: float = 0.0, patience: int | None = None, progress: bool = True,
-        augment=None) -> FitResult:
+        augment=None, lead_sampler=None) -> FitResult:
     """Train ``model`` in place; on return it holds the weights of the best fold-9 epoch.
 
     ``X_*`` are standardised (N, leads, T) float32 arrays, ``Y_*`` (N, C) 0/1.
     ``patience``: stop after that many epochs without a better validation AUC.
     ``augment``: a callable on each training batch (numpy ``(B, leads, T)`` -> same), e.g.
     ``augment.NoiseAugmenter``; the validation windows stay clean.
+    ``lead_sampler``: lead-set training (issue 9), a callable batch size -> masks (B, leads)
+    passed to ``model(x, mask)``; the epoch is then selected on the mean fold-9 macro-AUC
+    over the standard lead sets (``leadsets.STANDARD_SETS``).
     """
     if epochs < 1 or batch_size < 1 or lr <= 0 or threads < 1:
         raise ValueError(f"epochs, batch_size, threads must be >= 1 and lr > 0; got "
@@ -120,7 +127,10 @@ def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, b
                 xb = torch.from_numpy(augment(xb.numpy()))
             if noise_sigma > 0:
                 xb = xb + noise_sigma * torch.randn(xb.shape, generator=gen)
-            loss = loss_fn(model(xb), Yt[idx])
+            if lead_sampler is not None:
+                loss = loss_fn(model(xb, torch.from_numpy(lead_sampler(len(idx)))), Yt[idx])
+            else:
+                loss = loss_fn(model(xb), Yt[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -131,9 +141,17 @@ def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, b
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{loss_sum / (b + 1):.4f}", val_auc=f"{val_auc:.4f}")
         train_s = time.perf_counter() - t_epoch
-        val_auc = metrics.macro_auc(Y_val, predict_proba(model, X_val, max(batch_size, 256)))
+        per_set = {}
+        if lead_sampler is not None:
+            from .leadsets import standard_masks
+            per_set = {name: metrics.macro_auc(Y_val, predict_proba(model, X_val, max(batch_size, 256), m))
+                       for name, m in standard_masks().items()}
+            val_auc = float(np.mean(list(per_set.values())))
+        else:
+            val_auc = metrics.macro_auc(Y_val, predict_proba(model, X_val, max(batch_size, 256)))
         history.append({"epoch": epoch, "train_loss": loss_sum / n_batches, "val_macro_auc": val_auc,
-                        "epoch_seconds": time.perf_counter() - t_epoch, "train_seconds": train_s})
+                        "epoch_seconds": time.perf_counter() - t_epoch, "train_seconds": train_s,
+                        **({"val_macro_auc_by_lead_set": per_set} if per_set else {})})
         if bar is not None:
             bar.set_postfix(epoch=epoch, loss=f"{loss_sum / n_batches:.4f}", val_auc=f"{val_auc:.4f}")
         if val_auc > best_auc:
@@ -155,11 +173,24 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
               epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, threads: int = 2,
               per_lead_scaler: bool = False, schedule: str = "none", patience: int | None = None,
               noise_sigma: float = 0.1, n_boot: int = 1000, command: str = "", progress: bool = True,
-              augment: str = "none") -> dict:
-    """Train one model on ``ds`` and write the checkpoint directory ``out``; returns metrics.json's dict."""
+              augment: str = "none", leads=None, lead_sets: bool = False) -> dict:
+    """Train one model on ``ds`` and write the checkpoint directory ``out``; returns metrics.json's dict.
+
+    ``leads``: train on these leads only (a model of ``len(leads)`` input channels, e.g. the
+    resnet1d_wang per-lead-set baselines of issue 9). ``lead_sets``: TGLLNet learns with random
+    lead subsets (``leadsets.LeadSetSampler``) and metrics.json gets per-set fold-9/10 AUCs."""
     from tgll_edge import __version__
+    from .leadsets import LeadSetSampler, standard_masks
     from .models import build_model
 
+    if leads:
+        import dataclasses
+        idx = [list(ds.leads).index(name) for name in leads]
+        ds = dataclasses.replace(ds, X=np.ascontiguousarray(ds.X[:, idx]), leads=tuple(ds.leads[i] for i in idx))
+    if lead_sets:
+        if arch != "tgllnet" or ds.X.shape[1] != 12:
+            raise ValueError("--lead-sets needs --arch tgllnet on all 12 leads")
+        model_kwargs = {**(model_kwargs or {}), "lead_sets": True}
     val, test = ds.fold(VAL_FOLD), ds.fold(TEST_FOLD)
     train = ds.fold(*TRAIN_FOLDS)
     for name, part in (("training folds 1-8", train), (f"validation fold {VAL_FOLD}", val),
@@ -177,7 +208,8 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
         raise ValueError(f"unknown augment {augment!r}; choose none or noise")
     result = fit(model, scaler.transform(train.X), train.Y, scaler.transform(val.X), val.Y, epochs=epochs,
                  batch_size=batch_size, lr=lr, seed=seed, threads=threads, noise_sigma=noise_sigma,
-                 schedule=schedule, patience=patience, progress=progress, augment=augmenter)
+                 schedule=schedule, patience=patience, progress=progress, augment=augmenter,
+                 lead_sampler=LeadSetSampler(seed=seed) if lead_sets else None)
 
     p_val = predict_proba(model, scaler.transform(val.X))
     thresholds = metrics.choose_thresholds(val.Y, p_val)
@@ -188,6 +220,14 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
         "test": {"fold": TEST_FOLD, **metrics.evaluation_report(test.Y, p_test, ds.labels, thresholds, n_boot)},
         "history": result.history,
     }
+    if lead_sets:  # per standard set: the set's mask on every window (thresholds: the 12-lead ones)
+        report["lead_sets"] = {}
+        for name, m in standard_masks(ds.leads).items():
+            pv = predict_proba(model, scaler.transform(val.X), lead_mask=m)
+            pt = predict_proba(model, scaler.transform(test.X), lead_mask=m)
+            report["lead_sets"][name] = {"leads": [ds.leads[i] for i in np.flatnonzero(m)],
+                                         "val_macro_auc": metrics.macro_auc(val.Y, pv),
+                                         "test_macro_auc": metrics.macro_auc(test.Y, pt)}
     config = {
         "model": model.config(), "task": ds.task, "labels": list(ds.labels), "fs": ds.fs,
         "n_times": ds.n_times, "leads": list(ds.leads), "scaler": scaler.to_dict(),
@@ -199,6 +239,7 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
                   "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 2),
                   "epochs_run": len(result.history), "schedule": schedule, "patience": patience,
                   "noise_sigma": noise_sigma, "per_lead_scaler": per_lead_scaler, "augment": augment,
+                  "leads": list(leads) if leads else None, "lead_sets": bool(lead_sets),
                   "optimizer": "adam", "loss": "bce_with_logits"},
         "command": command, "version": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

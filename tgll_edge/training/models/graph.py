@@ -19,23 +19,28 @@ def symmetric_adjacency(a_raw: torch.Tensor) -> torch.Tensor:
 def graph_operator(adj: torch.Tensor, lead_mask: torch.Tensor | None = None) -> torch.Tensor:
     """``L = -D^-1/2 A D^-1/2`` (largest eigenvalue taken as 2, as the paper's code does).
 
-    ``lead_mask`` (n,) of 0/1 removes detached leads' edges before normalising.
+    ``lead_mask`` (n,) of 0/1 removes detached leads' edges before normalising; a batch of
+    masks (B, n) gives a batch of operators (B, n, n). A masked lead's row and column are 0.
     """
     if lead_mask is not None:
         m = lead_mask.to(adj.dtype)
-        adj = adj * m[:, None] * m[None, :]
-    degree = adj.sum(dim=1)
+        adj = adj * m[..., :, None] * m[..., None, :]
+    degree = adj.sum(dim=-1)
+    # a node with no edge (a masked lead) has a zero row and column of A, so its d does not
+    # matter for L; sqrt at 0 would make the gradient inf * 0 = NaN: take sqrt(1) there
+    degree = torch.where(degree > 0, degree, torch.ones_like(degree))
     d = 1.0 / (torch.sqrt(degree) + 1e-5)
-    return -(d[:, None] * adj * d[None, :])
+    return -(d[..., :, None] * adj * d[..., None, :])
 
 
 def chebyshev_basis(op: torch.Tensor, k: int) -> torch.Tensor:
-    """``[T_0(L), ..., T_{k-1}(L)]`` stacked to (k, n, n): T_0 = I, T_1 = L, T_j = 2 L T_{j-1} - T_{j-2}."""
+    """``[T_0(L), ..., T_{k-1}(L)]`` stacked to (k, n, n) (a batch (B, n, n) -> (B, k, n, n)):
+    T_0 = I, T_1 = L, T_j = 2 L T_{j-1} - T_{j-2}."""
     n = op.shape[-1]
-    basis = [torch.eye(n, dtype=op.dtype, device=op.device), op]
+    basis = [torch.eye(n, dtype=op.dtype, device=op.device).expand_as(op), op]
     while len(basis) < k:
         basis.append(2 * op @ basis[-1] - basis[-2])
-    return torch.stack(basis[:k])
+    return torch.stack(basis[:k], dim=-3)
 
 
 def pointwise_cheb_weight(basis: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -49,3 +54,10 @@ def pointwise_cheb_weight(basis: torch.Tensor, weight: torch.Tensor) -> torch.Te
     _, f_in, f_out = weight.shape
     w = torch.einsum("kij,kfo->iojf", basis, weight)
     return w.reshape(n * f_out, n * f_in)
+
+
+def batched_cheb_weight(basis: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """:func:`pointwise_cheb_weight` per sample: ``basis`` (B, K, n, n) -> (B, n*f_out, n*f_in)."""
+    b, k, n, _ = basis.shape
+    _, f_in, f_out = weight.shape
+    return torch.einsum("bkij,kfo->biojf", basis, weight).reshape(b, n * f_out, n * f_in)

@@ -15,6 +15,19 @@ its forward path:
 
 ``fold_graph()`` replaces the graph-derived weights by constants for export.
 The per-time-step formulation (the oracle) is in ``naive.py``.
+
+Lead-set mode (``lead_sets=True``, issue 9): ``forward(x, lead_mask, cheb)`` takes a
+per-window lead mask (B, 12) of 1 usable / 0 not. The model zeroes the masked leads
+itself; the masked leads leave each level's graph (``graph.graph_operator`` with the mask:
+their rows and columns of L are 0 and the rest is renormalised), so no Chebyshev layer
+carries anything from them; their node features are zeroed before the tokenizer; the two
+sums over leads outside the graph (the tokenizer over nodes x width, the residual lead
+projection 12 -> width) are rescaled by 12 / n_present, so a reduced set keeps the
+magnitudes the full set has (a mean over the present leads, times 12); and a learned
+embedding of the mask (Linear 12 -> width) is added to the tokens, so the temporal
+stage knows which leads it sees (a zero-filled lead and a flat lead differ). ``cheb``
+(B, n_levels, K, 12, 12) is the basis of the masked operator, computed from the mask
+when not given; the exported model takes it as an input (the runtime builds it).
 """
 from __future__ import annotations
 
@@ -23,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import EcgModel
-from .graph import chebyshev_basis, graph_operator, pointwise_cheb_weight, symmetric_adjacency
+from .graph import batched_cheb_weight, chebyshev_basis, graph_operator, pointwise_cheb_weight, symmetric_adjacency
 from .temporal import EdgeTemporalContext, MultiScale, TemporalContext
 
 PRESETS = {
@@ -76,7 +89,20 @@ class GraphLevel(nn.Module):
         return symmetric_adjacency(self.adjacency_raw)
 
     def basis(self, lead_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(K, n, n), or (B, K, n, n) for a batch of masks (B, n)."""
         return chebyshev_basis(graph_operator(self.adjacency(), lead_mask), self.k)
+
+    def forward_masked(self, x: torch.Tensor, basis: torch.Tensor, node_mask: torch.Tensor,
+                       scale: torch.Tensor) -> torch.Tensor:
+        """Lead-set mode: per-sample basis (B, K, n, n); ``node_mask`` (B, n) zeroes the masked
+        nodes' features before the tokenizer, whose sum over nodes is rescaled by ``scale`` (B,)."""
+        for layer in self.layers:
+            w = batched_cheb_weight(basis, layer.weight)
+            x = F.relu(torch.matmul(w, x) + layer.bias.repeat(layer.n_nodes)[:, None])
+        width = self.layers[-1].f_out
+        x = x * torch.repeat_interleave(node_mask, width, dim=1)[:, :, None]
+        tok = torch.matmul(self.tokenizer.weight[:, :, 0], x) * scale[:, None, None]
+        return tok + self.tokenizer.bias[:, None]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         basis = None if self.folded else self.basis()
@@ -99,7 +125,7 @@ class TGLLNet(EcgModel):
 
     def __init__(self, n_leads: int = 12, n_times: int = 1000, sfreq: float = 100.0, n_outputs: int = 5,
                  preset: str = "paper", levels=None, width=None, cheb_k=None, temporal=None,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, lead_sets: bool = False):
         super().__init__(n_leads, n_times, sfreq, n_outputs)
         if preset not in PRESETS:
             raise ValueError(f"unknown TGLLNet preset {preset!r}; choose from {sorted(PRESETS)}")
@@ -111,9 +137,15 @@ class TGLLNet(EcgModel):
         if not p["levels"] or min(p["levels"]) < 1 or int(p["cheb_k"]) < 2:
             raise ValueError(f"TGLLNet needs >= 1 level of >= 1 layer and cheb_k >= 2; got {p}")
         self._kwargs = {"preset": preset, **p, "dropout": dropout}
+        self.lead_sets = bool(lead_sets)
+        if self.lead_sets:  # only then in the config: old checkpoints and cards stay as they were
+            self._kwargs["lead_sets"] = True
         width, k = int(p["width"]), int(p["cheb_k"])
         self.levels = nn.ModuleList(GraphLevel(n_leads, n, width, k) for n in p["levels"])
         self.lead_projection = nn.Conv1d(n_leads, width, kernel_size=1, bias=False)  # residual path
+        if self.lead_sets:
+            self.mask_embedding = nn.Linear(n_leads, width)
+            nn.init.zeros_(self.mask_embedding.weight)
         if p["temporal"] == "paper":
             self.temporal = TemporalContext(width, n_outputs, dropout=dropout)
         elif p["temporal"] == "edge":
@@ -126,9 +158,32 @@ class TGLLNet(EcgModel):
         outs = [level(x) for level in self.levels] + [self.lead_projection(x)]
         return torch.stack(outs, dim=0).mean(dim=0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lead_mask: torch.Tensor | None = None,
+                cheb: torch.Tensor | None = None) -> torch.Tensor:
         self.check_input(x)
-        return self.temporal(self.graph_tokens(x))
+        if not self.lead_sets:
+            if lead_mask is not None or cheb is not None:
+                raise ValueError("this TGLLNet was not trained with lead sets: it takes no lead_mask/cheb")
+            return self.temporal(self.graph_tokens(x))
+        return self.temporal(self.masked_graph_tokens(x, lead_mask, cheb))
+
+    def lead_basis(self, lead_mask: torch.Tensor) -> torch.Tensor:
+        """The ``cheb`` input for masks (B, n): (B, n_levels, K, n, n)."""
+        return torch.stack([level.basis(lead_mask) for level in self.levels], dim=1)
+
+    def masked_graph_tokens(self, x: torch.Tensor, lead_mask: torch.Tensor | None = None,
+                            cheb: torch.Tensor | None = None) -> torch.Tensor:
+        """Lead-set mode's residual pyramid graph convolution (module docstring)."""
+        if lead_mask is None:
+            lead_mask = torch.ones(x.shape[0], self.n_leads, dtype=x.dtype, device=x.device)
+        m = lead_mask.to(x.dtype)
+        if cheb is None:
+            cheb = self.lead_basis(m)
+        x = x * m[:, :, None]
+        scale = self.n_leads / torch.clamp(m.sum(dim=1), min=1.0)
+        outs = [level.forward_masked(x, cheb[:, i], m, scale) for i, level in enumerate(self.levels)]
+        outs.append(self.lead_projection(x) * scale[:, None, None])
+        return torch.stack(outs, dim=0).mean(dim=0) + self.mask_embedding(m)[:, :, None]
 
     def adjacency(self) -> list:
         """The effective learned adjacency of each pyramid level, as numpy arrays."""
@@ -138,8 +193,9 @@ class TGLLNet(EcgModel):
     def fold_graph(self) -> "TGLLNet":
         """Freeze the learned graph into constant 1x1-conv weights, and every other weight
         computed from parameters (the merged multi-scale kernel) into a constant (for export)."""
-        for level in self.levels:
-            level.fold()
+        if not self.lead_sets:  # lead-set mode keeps the graph as an input (the basis)
+            for level in self.levels:
+                level.fold()
         for module in self.temporal.modules():
             if isinstance(module, MultiScale):
                 module.fold()

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Issue 9 training queue: one run at a time (2 shared cores), single-thread, niced, resumable.
+# After every run it picks the first run, in priority order, that has no metrics.json yet:
+#   (a) ls-tgll-sN   TGLLNet edge preset with --lead-sets (the release recipe: 10 epochs,
+#                    onecycle, lr 3e-3, batch 64, --threads 1), seeds 0-2;
+#                    queued only once runs/leadset-a.enabled exists
+#   (c) rn-SET-sN    resnet1d_wang trained on that lead set alone (--leads), 10 epochs;
+#                    rn-12-sN is also (d) (12-lead resnet, evaluated with zero-filled leads)
+# Seed 0 of every set first, then seeds 1-2 of the 12-, 3-, 2- and 1-lead sets.
+#   nohup tools/leadset_runs.sh [PTBXL_DIR] &      (logs: runs/NAME.log, runs/leadset_queue.log)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-../shared/data/ptb-xl}
+BIN=${BIN:-.venv/bin}
+export OMP_NUM_THREADS=1
+mkdir -p runs
+common=(--data "$DATA" --task superdiagnostic --batch-size 64 --lr 3e-3 --threads 1 --schedule onecycle
+        --epochs 10 --overwrite --quiet)
+declare -A SETS=([12]="" [6]="I,II,III,aVR,aVL,aVF" [4]="I,II,III,V2" [3]="I,II,V2" [2]="I,II" [I]="I" [II]="II")
+order() {
+  if [ -e runs/leadset-a.enabled ]; then echo ls-tgll-s0 ls-tgll-s1 ls-tgll-s2; fi
+  for s in 12 3 2 I II 6 4; do echo rn-$s-s0; done
+  for seed in 1 2; do for s in 12 3 2 I II; do echo rn-$s-s$seed; done; done
+}
+args_of() {  # name -> tgll-train arguments
+  local name=$1 seed=${1##*-s}
+  case $name in
+    ls-tgll-*) echo --arch tgllnet --preset edge --lead-sets --seed "$seed" ;;
+    rn-*) local set=${name#rn-}; set=${set%-s*}
+          echo --arch resnet1d_wang --seed "$seed" ${SETS[$set]:+--leads ${SETS[$set]}} ;;
+  esac
+}
+while :; do
+  next=""
+  for name in $(order); do
+    [ -e "runs/$name/metrics.json" ] || [ -e "runs/$name.failed" ] || { next=$name; break; }
+  done
+  [ -n "$next" ] || break
+  echo "$(date -u +%FT%TZ) start $next: tgll-train ${common[*]} $(args_of "$next") --out runs/$next" >> runs/leadset_queue.log
+  /usr/bin/time -f "$next wall %e s" nice -n 10 "$BIN/tgll-train" "${common[@]}" $(args_of "$next") \
+      --out "runs/$next" > "runs/$next.log" 2>&1
+  rc=$?
+  echo "$(date -u +%FT%TZ) end $next rc=$rc $(tail -n 3 runs/$next.log | tr '\n' ' ')" >> runs/leadset_queue.log
+  [ $rc -eq 0 ] || touch "runs/$next.failed"
+done
+echo "$(date -u +%FT%TZ) queue empty" >> runs/leadset_queue.log
