@@ -50,7 +50,7 @@ def check_in_order_once(received: list[dict], expected_windows: list[dict]) -> N
 
 def test_broker_restart_mid_stream_every_finding_once_in_order(broker, long_record, tmp_path):
     col = Collector(broker.port, PREFIX)
-    gw = gateway(run_args(long_record, broker), env(tmp_path))
+    gw = gateway(run_args(long_record, broker, speed="4"), env(tmp_path))  # 15 s of wall time
     out = LineReader(gw.stdout)
     try:
         col.wait(lambda: len(col.payloads("finding")) >= 8, 60, "first findings")

@@ -98,6 +98,13 @@ def liblsl() -> ctypes.CDLL:
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
+    # liblsl logs INFO lines to stderr on first use; keep warnings and errors only, unless the
+    # integrator configures LSL (LSLAPICFG or an lsl_api.cfg where liblsl looks for one)
+    cfgs = [Path("lsl_api.cfg"), Path.home() / "lsl_api" / "lsl_api.cfg", Path("/etc/lsl_api/lsl_api.cfg")]
+    if hasattr(lib, "lsl_set_config_content") and not os.environ.get("LSLAPICFG") \
+            and not any(p.is_file() for p in cfgs):
+        lib.lsl_set_config_content.argtypes = [cp]
+        lib.lsl_set_config_content(b"[log]\nlevel = -1\n")
     _LIB = lib
     return lib
 

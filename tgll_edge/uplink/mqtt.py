@@ -62,6 +62,7 @@ DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 ENV = {"url": "TGLL_MQTT_URL", "username": "TGLL_MQTT_USERNAME", "password": "TGLL_MQTT_PASSWORD",
        "topic": "TGLL_MQTT_TOPIC", "device_id": "TGLL_MQTT_DEVICE_ID", "ca_file": "TGLL_MQTT_CA_FILE",
        "queue": "TGLL_MQTT_QUEUE"}
+MAX_BACKOFF_S = 5.0  # reconnect attempts: 0.5, 1, 2, 4, 5, 5 ... s apart
 AUTH_CODES = {4: "bad user name or password", 5: "not authorized (wrong user name or password, or no access)",
               134: "bad user name or password", 135: "not authorized (wrong user name or password, or no access)",
               140: "bad authentication method"}
@@ -412,13 +413,11 @@ class MqttUplink(Sink):
                         db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     last_sync = time.monotonic()
                 stopping = self._stop.is_set()
-                if stopping and (not self.connected.is_set() or time.monotonic() > self._draining_until
+                if stopping and (time.monotonic() > self._draining_until
                                  or (not st["inflight"] and self.queue.pending(db) == 0)):
-                    break
+                    break  # (while disconnected, closing keeps trying to deliver for drain_s)
                 c = st["client"]
                 if c is None:
-                    if stopping:
-                        break
                     if time.monotonic() < next_try:
                         self._wake.wait(min(0.2, next_try - time.monotonic()))
                         self._wake.clear()
@@ -449,7 +448,7 @@ class MqttUplink(Sink):
                             pass
                         st["client"] = None
                         next_try = time.monotonic() + backoff
-                        backoff = min(backoff * 2, 30.0)
+                        backoff = min(backoff * 2, MAX_BACKOFF_S)
                         continue
                     backoff = 0.5
                     self.counters["connects"] += 1
