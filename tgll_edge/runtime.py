@@ -190,7 +190,8 @@ class Model:
 def load_model(bundle: str | Path | None = None, artifact: str | None = None, threads: int = 1) -> Model:
     """Load ``bundle`` (default: :func:`default_bundle_dir`), verify the artifact's
     sha256 and open it with onnxruntime or LiteRT. ``artifact`` None -> the card's
-    ``default_artifact`` (an ONNX one when no LiteRT interpreter is installed)."""
+    ``default_artifact`` (an ONNX one when no LiteRT interpreter is installed), as
+    :func:`artifact_for_cpu` adjusts it for this CPU family."""
     bundle_dir = Path(bundle) if bundle is not None else default_bundle_dir()
     if bundle is None and not (bundle_dir / "card.json").is_file():
         raise BundleError(f"no default model bundle at {bundle_dir}; pass a bundle directory "
@@ -201,6 +202,7 @@ def load_model(bundle: str | Path | None = None, artifact: str | None = None, th
         if card["artifacts"][artifact]["format"] == "tflite" and not _litert_available():
             onnx = [k for k in ARTIFACT_KEYS if k in card["artifacts"] and k.startswith("onnx")]
             artifact = onnx[0] if onnx else artifact
+        artifact = artifact_for_cpu(card, artifact, bundle_dir)
     path = verify_artifact(bundle_dir, card, artifact)
     backend = open_backend(path, card["artifacts"][artifact]["format"], threads=threads)
     try:
@@ -209,6 +211,53 @@ def load_model(bundle: str | Path | None = None, artifact: str | None = None, th
         backend.close()
         raise
     return Model(bundle_dir, card, artifact, backend)
+
+
+_warned_cpu: set = set()
+
+
+def _gate_on(entry: dict, family: str):
+    """Whether ``entry`` (a card artifact) passed the export gate on ``family``: True, False,
+    or None when the card has no result for that family."""
+    if entry.get("precision") != "int8":
+        return True  # float outputs do not depend on the CPU's integer kernels (within 1e-6)
+    by = entry.get("metrics_by_cpu") or {}
+    if family in by:
+        return bool(by[family].get("passes_gate", True))
+    return True if entry.get("metrics", {}).get("cpu_family") == family else None
+
+
+def artifact_for_cpu(card: dict, artifact: str, bundle_dir=None) -> str:
+    """The artifact to run on this CPU family (:mod:`tgll_edge.cpufamily`) when none was named:
+    ``artifact`` when the card says it passed the export gate on this family; the first other
+    artifact (ARTIFACT_KEYS order, loadable here) that did when it failed here; ``artifact``
+    with a one-time warning when the card has no result for this family (int8 outputs depend
+    on the CPU's integer kernels: README, "ONNX int8 and the CPU family")."""
+    from .cpufamily import cpu_family
+
+    family = cpu_family()
+    ok = _gate_on(card["artifacts"][artifact], family)
+    if ok:
+        return artifact
+    if ok is False:
+        for key in ARTIFACT_KEYS:
+            entry = card["artifacts"].get(key)
+            if entry and key != artifact and _gate_on(entry, family) and (
+                    entry["format"] != "tflite" or _litert_available()):
+                return key
+    tag = (str(bundle_dir), artifact, family)
+    if tag not in _warned_cpu:
+        _warned_cpu.add(tag)
+        measured = sorted(card["artifacts"][artifact].get("metrics_by_cpu") or
+                          [card["artifacts"][artifact].get("metrics", {}).get("cpu_family") or "an unrecorded family"])
+        import warnings
+        if ok is False:
+            why = f"failed the export gate on this CPU family ({family}) and no other artifact passed it"
+        else:
+            why = (f"int8 metrics were measured on {', '.join(measured)}, not on this CPU family ({family}); its "
+                   "outputs may differ here (tools/int8_by_cpu.py measures them)")
+        warnings.warn(f"{card['name']}: {artifact}'s {why}", RuntimeWarning, stacklevel=3)
+    return artifact
 
 
 def check_against_card(backend, card: dict, path: Path) -> None:

@@ -33,3 +33,27 @@ def test_info_flags_a_missing_or_altered_model_file(tmp_path, capsys):
     model.unlink()
     assert main([str(bundle)]) == 2
     assert "is missing" in capsys.readouterr().err
+
+
+def test_info_shows_the_cpu_family_of_the_metrics(tmp_path, capsys):
+    import json
+
+    from tgll_edge.cpufamily import cpu_family
+    bundle = make_bundle(tmp_path / "b")
+    card = json.loads((bundle / "card.json").read_text())
+    a = card["artifacts"]["onnx_fp32"]
+    a["metrics"]["cpu_family"] = "x86_avx512_vnni"
+    a["metrics_by_cpu"] = {"x86_avx512_vnni": {"val_macro_auc": 0.93, "test_macro_auc": 0.88, "val_auc_drop": 0.0,
+                                               "val_decision_flip_rate": 0.0171, "passes_gate": True,
+                                               "date": "2026-11-30"},
+                           "x86_avx2": {"val_macro_auc": 0.92, "test_macro_auc": 0.87, "val_auc_drop": 0.011,
+                                        "val_decision_flip_rate": 0.0188, "passes_gate": False}}
+    (bundle / "card.json").write_text(json.dumps(card))
+    assert main([str(bundle)]) == 0
+    out = capsys.readouterr().out
+    assert "measured on" in out and "metrics by CPU family:" in out and "this CPU" in out
+    vnni = next(line for line in out.splitlines() if "x86_avx512_vnni" in line and "1.71%" in line)
+    assert "pass" in vnni and "2026-11-30" in vnni
+    avx2 = next(line for line in out.splitlines() if line.startswith("onnx_fp32") and "x86_avx2" in line)
+    assert "FAIL" in avx2 and "1.88%" in avx2
+    assert cpu_family() in out

@@ -13,6 +13,7 @@ import json
 import sys
 
 from ..bundle import read_card, verify_artifact
+from ..cpufamily import cpu_info
 from ..errors import BundleError
 from ..runtime import default_bundle_dir
 
@@ -39,6 +40,7 @@ def render(card: dict, bundle_dir, problems: dict) -> str:
         f"{s['name']}(" + ", ".join(f"{k}={v}" for k, v in s.items() if k != "name") + ")"
         for s in card["preprocessing"].get("steps", [])) or "none"
     model = card.get("model", {})
+    cpu = cpu_info()
     prov = card.get("provenance", {})
     ref = card.get("reference", {})
     general = [
@@ -54,6 +56,7 @@ def render(card: dict, bundle_dir, problems: dict) -> str:
         ["thresholds", ", ".join(f"{k}={v:.3f}" for k, v in card["thresholds"].items())],
         ["torch fp32", f"val macro-AUC {_fmt(ref.get('val_macro_auc'))}, test {_fmt(ref.get('test_macro_auc'))}"],
         ["default artifact", card["default_artifact"]],
+        ["this CPU", f"{cpu['family']} ({cpu['model'] or cpu['machine']})"],
         ["provenance", f"data {prov.get('data', {}).get('path') if isinstance(prov.get('data'), dict) else prov.get('data')}; "
                        f"version {prov.get('package_version', '-')}; date {prov.get('date', '-')}"],
         ["attribution", card.get("attribution", "-")],
@@ -64,10 +67,25 @@ def render(card: dict, bundle_dir, problems: dict) -> str:
         flips = m.get("val_decision_flip_rate")
         arts.append([key, a["file"], f"{a['bytes'] / 1024:.0f} KiB", m.get("val_macro_auc"), m.get("test_macro_auc"),
                      m.get("max_abs_prob_diff"), "-" if flips is None else f"{flips:.2%}",
-                     q.get("recipe", "-") if q else "-", a["sha256"][:12], problems.get(key, "ok")])
-    return (_table(general, ["field", "value"]) + "\n\n" +
-            _table(arts, ["artifact", "file", "size", "val AUC", "test AUC", "max|dp|", "val flips", "recipe",
-                         "sha256", "file check"]))
+                     q.get("recipe", "-") if q else "-", m.get("cpu_family", "-"), a["sha256"][:12],
+                     problems.get(key, "ok")])
+    out = (_table(general, ["field", "value"]) + "\n\n" +
+           _table(arts, ["artifact", "file", "size", "val AUC", "test AUC", "max|dp|", "val flips", "recipe",
+                         "measured on", "sha256", "file check"]))
+    # int8 outputs depend on the CPU's integer kernels: the metrics measured per CPU family
+    fams = []
+    for key, a in card["artifacts"].items():
+        for fam, e in (a.get("metrics_by_cpu") or {}).items():
+            flips = e.get("val_decision_flip_rate")
+            fams.append([key, fam + (" (this CPU)" if fam == cpu["family"] else ""), e.get("val_macro_auc"),
+                         e.get("test_macro_auc"), e.get("val_auc_drop"), "-" if flips is None else f"{flips:.2%}",
+                         e.get("val_max_abs_prob_diff"),
+                         {True: "pass", False: "FAIL"}.get(e.get("passes_gate"), "-"), e.get("date", "-")])
+    if fams:
+        out += "\n\nmetrics by CPU family:\n" + _table(
+            fams, ["artifact", "CPU family", "val AUC", "test AUC", "val drop", "val flips", "val max|dp|", "gate",
+                   "measured"])
+    return out
 
 
 def check_files(card: dict, bundle_dir) -> dict:

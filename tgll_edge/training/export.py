@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..bundle import ARTIFACT_KEYS, ATTRIBUTION, FORMATS, SCHEMA, artifact_entry, artifact_key, write_card
+from ..cpufamily import cpu_info
 from ..errors import ExportError, TgllError
 from ..runtime import sigmoid
 from ..signal.scaler import StandardScaler
@@ -216,6 +217,31 @@ def load_eval_data(config: dict, data_path: str | None, calib_windows: int, seed
 
 # ---------------------------------------------------------------- bundle
 
+#: largest |int8 weight| for which x86's U8S8 kernel without VNNI (vpmaddubsw: two u8 x s8
+#: products summed in int16 with saturation) cannot saturate: 2 * 255 * 64 = 32640 <= 32767.
+#: onnxruntime's reduce_range (7-bit weights) keeps weights within it.
+SATURATION_FREE_MAX_WEIGHT = 64
+
+
+def int8_kernel_check(path: Path) -> dict:
+    """Whether an int8 ONNX file computes the same on every CPU family: with 8-bit activations
+    every int8 weight must be within +-SATURATION_FREE_MAX_WEIGHT, else AVX2/AVX-512 (non-VNNI)
+    kernels saturate where VNNI and ARM ones do not (README, "ONNX int8 and the CPU family")."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {t.name: t for t in graph.initializer}
+    act8 = any(n.op_type == "QuantizeLinear" and len(n.input) == 3 and n.input[2] in inits
+               and inits[n.input[2]].data_type in (onnx.TensorProto.UINT8, onnx.TensorProto.INT8)
+               for n in graph.node)
+    w = [np.abs(numpy_helper.to_array(inits[n.input[0]]).astype(np.int32)).max() for n in graph.node
+         if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].data_type == onnx.TensorProto.INT8]
+    top = int(max(w)) if w else 0
+    return {"max_abs_int8_weight": top,
+            "int8_kernel_independent": bool(not act8 or top <= SATURATION_FREE_MAX_WEIGHT)}
+
+
 @dataclass
 class Gate:
     """The torch fp32 reference on folds 9 and 10 and the limits an int8 artifact must hold."""
@@ -228,18 +254,35 @@ class Gate:
     max_flip_rate: float = MAX_FLIP_RATE
 
     def measure(self, path: Path) -> dict:
-        """:func:`evaluate` of a model file against the reference."""
-        return evaluate(backend_predict(path), self.ref, self.data, self.labels, self.thresholds)
+        """:func:`evaluate` of a model file against the reference, on this machine's CPU
+        family (``cpu_family``); int8 ONNX files also get :func:`int8_kernel_check`."""
+        m = evaluate(backend_predict(path), self.ref, self.data, self.labels, self.thresholds)
+        m["cpu_family"] = cpu_info()["family"]
+        if Path(path).suffix == ".onnx" and "int8" in Path(path).name:
+            m.update(int8_kernel_check(path))
+        return m
 
     def passes(self, m: dict) -> bool:
         """AUC must hold, and the label decisions at the fold-9 thresholds must stay torch's:
         a quantized model can keep (or "gain") AUC by being a different model. Not max |dp|:
         one window on the steep part of the sigmoid dominates it. (The default flip-rate
-        limit and why: README, "Quantization gate".)"""
-        return m["val_auc_drop"] <= self.max_auc_drop and m["val_decision_flip_rate"] <= self.max_flip_rate
+        limit and why: README, "Quantization gate".) An int8 ONNX file must also compute the
+        same on every CPU family (:func:`int8_kernel_check`): the gate runs on one."""
+        return (m["val_auc_drop"] <= self.max_auc_drop and m["val_decision_flip_rate"] <= self.max_flip_rate
+                and m.get("int8_kernel_independent", True))
+
+    def by_cpu(self, m: dict) -> dict:
+        """The card's ``metrics_by_cpu`` entry for metrics measured here: {family: summary}."""
+        info = cpu_info()
+        keys = ("val_macro_auc", "test_macro_auc", "val_auc_drop", "val_decision_flip_rate",
+                "test_decision_flip_rate", "val_max_abs_prob_diff", "max_abs_prob_diff")
+        return {info["family"]: {**{k: m[k] for k in keys}, "passes_gate": bool(self.passes(m)),
+                                 "cpu_model": info["model"], "reference": "torch fp32",
+                                 "date": _dt.date.today().isoformat()}}
 
     def card_entry(self) -> dict:
-        return {"fold": VAL_FOLD, "max_auc_drop": self.max_auc_drop, "max_decision_flip_rate": self.max_flip_rate}
+        return {"fold": VAL_FOLD, "max_auc_drop": self.max_auc_drop, "max_decision_flip_rate": self.max_flip_rate,
+                "onnx_8bit_activations_max_abs_int8_weight": SATURATION_FREE_MAX_WEIGHT}
 
 
 def torch_reference(model: torch.nn.Module, data: EvalData, labels: list[str]) -> dict:
@@ -266,7 +309,7 @@ def convert(model: torch.nn.Module, fmt: str, out: Path, gate: Gate) -> dict:
     if m["max_abs_prob_diff"] > FP32_TOLERANCE:
         raise ExportError(f"{fmt} fp32 disagrees with torch: max |prob diff| {m['max_abs_prob_diff']} > "
                           f"{FP32_TOLERANCE}; the conversion is wrong")
-    return artifact_entry(fp32, fmt, "fp32", m)
+    return artifact_entry(fp32, fmt, "fp32", m, metrics_by_cpu=gate.by_cpu(m))
 
 
 def quantize_once(model: torch.nn.Module, fmt: str, fp32: Path, q_path: Path, recipe: dict, data: EvalData) -> dict:
@@ -299,16 +342,24 @@ def try_recipes(model: torch.nn.Module, fmt: str, out: Path, recipes, gate: Gate
         attempts.append({"recipe": recipe["name"], "val_macro_auc": m["val_macro_auc"],
                          "val_auc_drop": m["val_auc_drop"],
                          "val_decision_flip_rate": m["val_decision_flip_rate"],
-                         "val_max_abs_prob_diff": m["val_max_abs_prob_diff"], "passed": ok})
+                         "val_max_abs_prob_diff": m["val_max_abs_prob_diff"], "cpu_family": m["cpu_family"],
+                         "passed": ok})
+        if "int8_kernel_independent" in m:
+            attempts[-1]["max_abs_int8_weight"] = m["max_abs_int8_weight"]
+            attempts[-1]["int8_kernel_independent"] = m["int8_kernel_independent"]
         _say(f"  {key} [{recipe['name']}]: val {m['val_macro_auc']:.4f} (drop {m['val_auc_drop']:+.4f}, "
              f"limit {gate.max_auc_drop}) fold-9 decisions flipped {m['val_decision_flip_rate']:.2%} "
              f"(limit {gate.max_flip_rate:.2%}) max|dp| {m['val_max_abs_prob_diff']:.3f}; "
-             f"test {m['test_macro_auc']:.4f} -> {'PASS' if ok else 'FAIL'}")
+             f"test {m['test_macro_auc']:.4f}"
+             + ("" if m.get("int8_kernel_independent", True) else
+                f"; int8 weights up to {m['max_abs_int8_weight']} saturate AVX2 U8S8 kernels (limit "
+                f"{SATURATION_FREE_MAX_WEIGHT}: use reduce_range)") + f" -> {'PASS' if ok else 'FAIL'}")
         if ok:
             details["remedy"] = None if details["recipe"] == attempts[0]["recipe"] else details["recipe"]
             details["attempts"] = attempts
             details["gate"] = gate.card_entry()
-            return artifact_entry(q_path, fmt, "int8", m, quantization=details), attempts
+            return artifact_entry(q_path, fmt, "int8", m, quantization=details,
+                                  metrics_by_cpu=gate.by_cpu(m)), attempts
     q_path.unlink(missing_ok=True)
     return None, attempts
 
@@ -433,6 +484,9 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as exc:  # a missing or broken checkpoint: bad input, as tgll-eval
         print(f"tgll-export: error: {exc}", file=sys.stderr)
         return 2
+    if config.get("model", {}).get("lead_sets"):  # issue 9: graph as input, gated per lead set
+        from .export_leadsets import main_leadsets
+        return main_leadsets(model, config, args, argv)
     try:
         _say(f"loaded checkpoint {args.checkpoint}")
         _say(f"loading evaluation data (folds 9, 10; calibration from training folds)")

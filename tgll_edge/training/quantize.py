@@ -19,16 +19,21 @@ log = logging.getLogger(__name__)
 #: ONNX recipes, tried in this order. Activations are uint8 (U8S8): on x86-64 with
 #: AVX2/AVX-512 VNNI onnxruntime runs U8S8 convolutions with integer kernels, while
 #: S8S8 and int16 activations run slower (README, "ONNX int8 uses uint8 activations");
-#: accuracy is the same for U8 and S8 (both asymmetric, 256 levels). ``exclude`` names
+#: accuracy is the same for U8 and S8 (both asymmetric, 256 levels). ``reduce_range``:
+#: 7-bit weights (+-64), so x86's non-VNNI U8S8 kernel (vpmaddubsw, int16 sums with
+#: saturation) computes what VNNI and ARM kernels do; without it the default bundle's
+#: int8 ONNX moved probabilities by up to 0.28 on AVX2 (README, "ONNX int8 and the CPU
+#: family"; the export gate refuses 8-bit files with larger weights). ``exclude`` names
 #: nodes kept in float: "sensitive:N" = the nodes around the N activations that lose most to int8
 #: (layer-wise comparison with qdq_loss_debug), "first_last" = the first and last MAC layers.
 ONNX_RECIPES = (
-    {"name": "uint8_minmax", "activation_type": "QUInt8", "calibrate_method": "MinMax"},
-    {"name": "uint8_percentile", "activation_type": "QUInt8", "calibrate_method": "Percentile"},
-    {"name": "uint8_exclude_sensitive", "activation_type": "QUInt8", "calibrate_method": "MinMax",
-     "exclude": "sensitive:4"},
-    {"name": "uint8_exclude_first_last", "activation_type": "QUInt8", "calibrate_method": "MinMax",
-     "exclude": "first_last"},
+    {"name": "uint8_minmax_rr", "activation_type": "QUInt8", "calibrate_method": "MinMax", "reduce_range": True},
+    {"name": "uint8_percentile_rr", "activation_type": "QUInt8", "calibrate_method": "Percentile",
+     "reduce_range": True},
+    {"name": "uint8_exclude_sensitive_rr", "activation_type": "QUInt8", "calibrate_method": "MinMax",
+     "exclude": "sensitive:4", "reduce_range": True},
+    {"name": "uint8_exclude_first_last_rr", "activation_type": "QUInt8", "calibrate_method": "MinMax",
+     "exclude": "first_last", "reduce_range": True},
     {"name": "int16_activations", "activation_type": "QInt16", "calibrate_method": "MinMax"},
 )
 
@@ -111,7 +116,7 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, windows: np.ndarr
     details = {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ", "per_channel": True,
                "weight_type": "QInt8", "activation_type": recipe["activation_type"],
                "calibrate_method": recipe["calibrate_method"], "calibration_windows": int(len(windows)),
-               "recipe": recipe["name"]}
+               "recipe": recipe["name"], "reduce_range": bool(recipe.get("reduce_range", False))}
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         try:
@@ -140,7 +145,7 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, windows: np.ndarr
             extra["CalibPercentile"] = 99.999
         quantize_static(
             str(pre), str(out_path), _Reader(windows, _input_name(pre)),
-            quant_format=QuantFormat.QDQ, per_channel=True,
+            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=bool(recipe.get("reduce_range", False)),
             activation_type=getattr(QuantType, recipe["activation_type"]), weight_type=QuantType.QInt8,
             calibrate_method=getattr(CalibrationMethod, recipe["calibrate_method"]),
             nodes_to_exclude=exclude, extra_options=extra)
