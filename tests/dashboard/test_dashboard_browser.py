@@ -83,6 +83,8 @@ def test_page_from_tgll_stream_emulate(browser, tmp_path):
         assert b.js("return document.getElementById('d-device_id').textContent") == "TGLL-EMU"
         assert b.js("return document.getElementById('d-fs').textContent") == "500 Hz"
         assert b.js("return document.getElementById('conn').textContent") == "live"
+        assert not b.js("return tgll.errors || 0")
+        assert not [e for e in b.driver.get_log("browser") if e["level"] == "SEVERE"]
         packets0, windows0 = _numbers(b, "c-packets", "c-windows")
         assert packets0 > 0 and windows0 > 0
         n0, k0 = b.js("return [tgll.findings.length, tgll.kEnd]")

@@ -122,6 +122,17 @@ def test_frames_snapshot_then_deltas():
     assert json.loads(dumps(sink.frame(snapshot=False)))["live"]["ended"] is True
 
 
+def test_a_browser_that_came_before_the_stream_started_gets_the_labels():
+    sink = DashboardSink()
+    assert json.loads(dumps(sink.frame(snapshot=True)))["meta"] == {}
+    sink.frame(snapshot=False)
+    sink.start(_Pipe())
+    assert sink.changed()
+    d = json.loads(dumps(sink.frame(snapshot=False)))
+    assert d["meta"]["labels"] == ["NORM", "MI"]
+    assert "meta" not in json.loads(dumps(sink.frame(snapshot=False)))
+
+
 def test_hub_drops_for_a_slow_client_and_resyncs_with_a_snapshot():
     hub = Hub(queue_frames=3)
     slow, fast = hub.register("slow"), hub.register("fast")
@@ -193,6 +204,36 @@ def test_http_routes_and_token():
         assert srv.url.endswith("?token=s3cret")
     finally:
         sink.close()
+
+
+def test_without_token_only_this_machines_names_are_served():
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 must not read the dashboard."""
+    srv = DashboardServer("127.0.0.1", 0)
+    srv.start()
+    try:
+        base = f"http://127.0.0.1:{srv.port}"
+        assert _get(base + "/stats")[0] == 200
+        assert _get(base + "/stats", {"Host": f"localhost:{srv.port}"})[0] == 200
+        assert _get(base + "/stats", {"Host": f"[::1]:{srv.port}"})[0] == 200
+        assert _get(base + "/stats", {"Host": f"{socket.gethostname()}:{srv.port}"})[0] == 200
+        with pytest.raises(urllib.error.HTTPError) as e:
+            _get(base + "/state", {"Host": f"evil.example:{srv.port}"})
+        assert e.value.code == 403
+    finally:
+        srv.close()
+
+
+def test_too_many_clients_are_refused():
+    srv = DashboardServer("127.0.0.1", 0, max_clients=1)
+    DashboardSink(srv)
+    try:
+        first = urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/events", timeout=10)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            _get(f"http://127.0.0.1:{srv.port}/events")
+        assert e.value.code == 503 and srv.hub.stats()["totals"]["refused"] == 1
+        first.close()
+    finally:
+        srv.close()
 
 
 def test_event_stream_sends_snapshot_first_and_ends_on_close():

@@ -27,6 +27,7 @@ the page forwards the token it was opened with.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import http.server
 import json
 import mimetypes
@@ -184,10 +185,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def dash(self) -> "DashboardServer":
         return self.server.dashboard
 
+    def _host_ok(self) -> bool:
+        """Without a token, only requests naming this machine (an IP address, localhost, its host name):
+        a web page elsewhere cannot reach the dashboard through a rebound DNS name."""
+        host = self.headers.get("Host", "")
+        name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 \
+            else host
+        name = name.lower().rstrip(".")
+        if not name:  # no Host header: not a browser, so not a rebound page either
+            return True
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            pass
+        me = socket.gethostname().lower()
+        return name in ("localhost", me, me + ".local", socket.getfqdn().lower())
+
     def _authorized(self, query: dict) -> bool:
         token = self.dash.token
         if not token:
-            return True
+            return self._host_ok()
         given = (query.get("token") or [""])[0]
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
@@ -210,7 +228,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(url.query)
         path = url.path
         if not self._authorized(query):
-            self._send(401, b"dashboard token required: open the page as /?token=...\n", "text/plain")
+            self._send(401 if self.dash.token else 403,
+                       b"dashboard token required: open the page as /?token=...\n" if self.dash.token else
+                       b"unknown Host: open the dashboard by this machine's address or name\n", "text/plain")
             return
         try:
             if path in ("/", "/index.html"):
@@ -225,7 +245,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             elif path == "/state":
                 self._send(200, dumps(self.dash.sink_state()), "application/json")
             elif path == "/stats":
-                self._send(200, json.dumps(self.dash.hub.stats()).encode(), "application/json")
+                stats = self.dash.hub.stats()
+                stats.update(publish_errors=self.dash.publish_errors, last_publish_error=self.dash.last_publish_error,
+                             last_publish_ms=round(self.dash.last_publish_ms, 3))
+                self._send(200, json.dumps(stats).encode(), "application/json")
             elif path == "/favicon.ico":
                 self._send(204, b"", "image/x-icon")
             else:
@@ -308,6 +331,7 @@ class DashboardServer:
         self.port = self.httpd.server_address[1]
         self._threads: list[threading.Thread] = []
         self.publish_errors = 0
+        self.last_publish_error = ""
         self.last_publish_ms = 0.0
 
     @property
@@ -360,8 +384,9 @@ class DashboardServer:
                     last_beat = now
                 self.hub.publish(None if delta is None else b"data: " + delta + b"\n\n",
                                  lambda: b"data: " + dumps(self.sink.frame(snapshot=True)) + b"\n\n")
-            except Exception:  # never let one bad frame end the live view
+            except (ValueError, TypeError, KeyError, RuntimeError) as exc:  # one bad frame must not end the view
                 self.publish_errors += 1
+                self.last_publish_error = f"{type(exc).__name__}: {exc}"
             self.last_publish_ms = (time.perf_counter() - t0) * 1000.0
 
     def close(self, grace: float = 0.5) -> None:
@@ -376,8 +401,9 @@ class DashboardServer:
             try:
                 self.hub.publish(b"data: " + dumps(self.sink.frame(snapshot=False)) + b"\n\n",
                                  lambda: b"data: " + dumps(self.sink.frame(snapshot=True)) + b"\n\n")
-            except Exception:
+            except (ValueError, TypeError, KeyError, RuntimeError) as exc:
                 self.publish_errors += 1
+                self.last_publish_error = f"{type(exc).__name__}: {exc}"
         self.closing.set()
         with self.hub._lock:
             clients = list(self.hub.clients.values())

@@ -209,6 +209,7 @@ class DashboardSink(Sink):
         self._sent_k = 0
         self._sent_epoch = 0
         self._gap_spans: list[tuple[float, float]] = []  # device-time spans never drawn as signal
+        self._meta_version = self._meta_sent = 0  # a browser that came before start() gets the labels
         self._frame_no = 0          # deltas built so far: a browser counts the ones it missed
         self.pipeline = None
         self.meta: dict = {}
@@ -238,6 +239,7 @@ class DashboardSink(Sink):
         with self._lock:
             self.pipeline = pipeline
             self.meta = meta
+            self._meta_version += 1
             self.started_at = time.monotonic()
 
     def block(self, block: SampleBlock) -> None:
@@ -322,7 +324,7 @@ class DashboardSink(Sink):
         if pipe is not None:
             try:
                 counters = pipe.summary()
-            except Exception:  # a source mid-reconnect: show the last known counters
+            except RuntimeError:  # its counters dict changed size under us: the last known ones
                 counters = None
         if counters is None:
             counters = self.final_summary or {}
@@ -357,6 +359,9 @@ class DashboardSink(Sink):
                 events = [(s, r) for s, r in self._events if s > self._sent_seq]
                 self._frame_no += 1
                 out = {"type": "delta", "seq": self._seq, "frame": self._frame_no}
+                if self._meta_sent != self._meta_version:
+                    out["meta"] = self.meta
+                    self._meta_sent = self._meta_version
                 self._sent_seq, self._sent_k, self._sent_epoch = self._seq, ring.k_end, ring.epoch
             fs = ring.fs
         # encoding outside the lock: the pipeline thread never waits for JSON
@@ -372,6 +377,7 @@ class DashboardSink(Sink):
         """Anything new since the last delta (publisher thread)."""
         with self._lock:
             return self._seq != self._sent_seq or self.ring.k_end != self._sent_k \
+                or self._meta_sent != self._meta_version \
                 or self.ring.epoch != self._sent_epoch
 
     def state(self) -> dict:

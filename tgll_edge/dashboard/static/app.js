@@ -63,6 +63,7 @@
     } else {
       if (S.lastFrame !== null && f.frame > S.lastFrame + 1) S.missed += f.frame - S.lastFrame - 1;
       S.lastFrame = Math.max(S.lastFrame || 0, f.frame);
+      if (f.meta) S.meta = f.meta;
       applySig(f.sig);
       const fresh = (l) => (l || []).filter((e) => e.n > S.lastSeq);
       const fi = fresh(f.findings), ga = fresh(f.gaps), st = fresh(f.status);
@@ -245,7 +246,16 @@
       });
       html(box, rows.join(''));
     }
-    text($('quality'), String(q.ok ? 'quality ok' : 'quality: ' + (q.flags || []).join(', ')));
+    const extra = [];
+    if (typeof f.heart_rate_bpm === 'number') {
+      extra.push(`HR ${f.heart_rate_bpm.toFixed(0)} bpm`);
+      if (typeof f.rr_ms === 'number') extra.push(`RR ${f.rr_ms.toFixed(0)} ms`);
+      if (typeof f.rmssd_ms === 'number') extra.push(`RMSSD ${f.rmssd_ms.toFixed(0)} ms`);
+    }
+    if (typeof q.sqi === 'number') extra.push(`SQI ${q.sqi.toFixed(2)}`);
+    if (f.bridged_gaps) extra.push(`${f.bridged_gaps} short gap(s) bridged for the model (${f.bridged_ms} ms)`);
+    text($('quality'), (q.ok ? 'quality ok' : 'quality: ' + (q.flags || []).join(', ')) +
+      (extra.length ? ' | ' + extra.join(', ') : ''));
     text($('latency'), String(fmt(f.latency_ms, 1) + ' ms'));
   }
 
@@ -325,12 +335,16 @@
   function render() {
     S.renders++;
     const ecg = $('ecg');
-    S.drawn = drawECG(ecg, ecg.clientWidth || 800);
+    try { S.drawn = drawECG(ecg, ecg.clientWidth || 800); } catch (err) { S.errors = (S.errors || 0) + 1; console.error(err); }
     const tl = $('timeline');
     const last = S.findings[S.findings.length - 1];
-    const tlKey = `${last ? last.n : 0}:${S.findings.length}:${tl.clientWidth}:${S.meta ? S.meta.labels.length : 0}`;
-    if (tlKey !== S.tlKey) { S.tlKey = tlKey; drawTimeline(tl, tl.clientWidth || 800); }
-    renderFindings(); renderLeads(); renderLink(); renderEvents();
+    const nLabels = S.meta && S.meta.labels ? S.meta.labels.length : 0;
+    const tlKey = `${last ? last.n : 0}:${S.findings.length}:${tl.clientWidth}:${nLabels}`;
+    // each part on its own: one that fails (an unexpected field) leaves the others live
+    for (const part of [() => { if (tlKey !== S.tlKey) { S.tlKey = tlKey; drawTimeline(tl, tl.clientWidth || 800); } },
+      renderFindings, renderLeads, renderLink, renderEvents]) {
+      try { part(); } catch (err) { S.errors = (S.errors || 0) + 1; console.error(err); }
+    }
   }
 
   // ---- snapshot: the current 10 s and the findings, as a PNG ----------------------------------
