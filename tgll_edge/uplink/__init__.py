@@ -8,15 +8,14 @@ extras: ``[mqtt]`` (paho-mqtt), ``[lsl]`` (mne-lsl, for its liblsl), ``[edf]``
     from tgll_edge.uplink import MqttConfig, MqttUplink, LslSink, EdfRecorder
 """
 from ._base import UplinkAuthError, UplinkConfigError, UplinkError
-from .edf import EdfRecorder
-from .mqtt import MqttConfig, MqttUplink
 
 __all__ = ["EdfRecorder", "LslSink", "MqttConfig", "MqttUplink", "UplinkAuthError", "UplinkConfigError",
            "UplinkError"]
+_LAZY = {"EdfRecorder": "edf", "LslSink": "lsl", "MqttConfig": "mqtt", "MqttUplink": "mqtt"}
 
 
-def __getattr__(name):
-    if name == "LslSink":  # loads liblsl only when asked for
-        from .lsl import LslSink
-        return LslSink
+def __getattr__(name):  # each sink's module (sqlite3, liblsl ...) loads only when asked for
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(name)

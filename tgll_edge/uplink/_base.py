@@ -2,30 +2,7 @@
 from __future__ import annotations
 
 from ..errors import TgllError
-
-try:  # the pipeline's sink shape (issue 8)
-    from ..stream.sinks import Sink
-except ImportError:  # pragma: no cover - a tree from before issue 8's sink shape
-    class Sink:
-        """Every hook is a no-op; none may block the pipeline."""
-
-        def start(self, pipeline) -> None:
-            pass
-
-        def block(self, block) -> None:
-            pass
-
-        def signal(self, t_start: float, fs: float, data) -> None:
-            pass
-
-        def __call__(self, result) -> None:
-            pass
-
-        def summary(self, summary: dict) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
+from ..stream.sinks import Sink  # noqa: F401  (the pipeline's sink shape, issue 8)
 
 
 class UplinkError(TgllError, OSError):

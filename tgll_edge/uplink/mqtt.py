@@ -332,7 +332,14 @@ class MqttUplink(Sink):
         if self._closed:
             raise UplinkError("the MQTT uplink is closed")
         obj = {**obj, "device_id": self.cfg.device_id, "gateway_time": _now_iso()}
-        seq, dropped = self.queue.put(kind, obj, priority)
+        try:
+            seq, dropped = self.queue.put(kind, obj, priority)
+        except sqlite3.Error as exc:  # a full or failing disk: the stream goes on, the loss is counted
+            self.counters["dropped"] += 1
+            self.counters["queue_errors"] = self.counters.get("queue_errors", 0) + 1
+            if self.counters["queue_errors"] in (1, 100) or self.counters["queue_errors"] % 10000 == 0:
+                self.log(f"cannot queue to {self.queue.path}: {exc} ({self.counters['queue_errors']} lost)")
+            return -1
         self.counters["queued"] += 1
         if dropped:
             self.counters["dropped"] += dropped
