@@ -280,3 +280,15 @@ def test_cli_arguments(capsys):
         assert e.value.code == 2 and "cannot listen" in capsys.readouterr().err
     finally:
         busy.close()
+
+
+def test_a_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch):
+    import dashkit
+
+    monkeypatch.setattr(dashkit, "find", lambda names, env: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        dashkit.require_browser()
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception):
+        dashkit.require_browser()
