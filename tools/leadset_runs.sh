@@ -6,7 +6,8 @@
 #                    queued only once runs/leadset-a.enabled exists
 #   (c) rn-SET-sN    resnet1d_wang trained on that lead set alone (--leads), 10 epochs;
 #                    rn-12-sN is also (d) (12-lead resnet, evaluated with zero-filled leads)
-# Seed 0 of every set first, then seeds 1-2 of the 12-, 3-, 2- and 1-lead sets.
+# Order (the shared CPUs allow only a few runs): 12-lead resnet, (a) seed 0, the 2-/1-/3-lead
+# specialists, (a) seeds 1-2, the 6-/4-lead specialists, then seeds 1-2 of the 12-, 3-, 2-, 1-lead sets.
 #   nohup tools/leadset_runs.sh [PTBXL_DIR] &      (logs: runs/NAME.log, runs/leadset_queue.log)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +19,12 @@ common=(--data "$DATA" --task superdiagnostic --batch-size 64 --lr 3e-3 --thread
         --epochs 10 --overwrite --quiet)
 declare -A SETS=([12]="" [6]="I,II,III,aVR,aVL,aVF" [4]="I,II,III,V2" [3]="I,II,V2" [2]="I,II" [I]="I" [II]="II")
 order() {
-  if [ -e runs/leadset-a.enabled ]; then echo ls-tgll-s0 ls-tgll-s1 ls-tgll-s2; fi
-  for s in 12 3 2 I II 6 4; do echo rn-$s-s0; done
-  for seed in 1 2; do for s in 12 3 2 I II; do echo rn-$s-s$seed; done; done
+  local a=""; [ -e runs/leadset-a.enabled ] && a=1
+  echo rn-12-s0; [ -n "$a" ] && echo ls-tgll-s0
+  for s in 2 I II 3; do echo rn-$s-s0; done
+  [ -n "$a" ] && echo ls-tgll-s1 ls-tgll-s2
+  echo rn-6-s0 rn-4-s0
+  for seed in 1 2; do for s in 12 2 I II 3; do echo rn-$s-s$seed; done; done
 }
 args_of() {  # name -> tgll-train arguments
   local name=$1 seed=${1##*-s}
@@ -31,6 +35,8 @@ args_of() {  # name -> tgll-train arguments
   esac
 }
 while :; do
+  # a run of this queue left by an earlier instance of the script: wait for it to finish
+  while pgrep -f "tgll-train .*--out runs/(rn|ls-tgll)-" > /dev/null; do sleep 20; done
   next=""
   for name in $(order); do
     [ -e "runs/$name/metrics.json" ] || [ -e "runs/$name.failed" ] || { next=$name; break; }

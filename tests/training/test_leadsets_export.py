@@ -1,0 +1,77 @@
+"""Issue 9, export side: the graph-as-input ONNX bundle, gated per standard lead set."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+from tgll_edge.backends import open_backend  # noqa: E402
+from tgll_edge.signal.preprocess import DEFAULT_SETTINGS  # noqa: E402
+from tgll_edge.training.export import EvalData  # noqa: E402
+from tgll_edge.training.export_leadsets import RECIPES, export_leadset_bundle, set_inputs  # noqa: E402
+from tgll_edge.training.leadsets import STANDARD_SETS, standard_masks  # noqa: E402
+from tgll_edge.training.models import build_model  # noqa: E402
+
+LABELS = ["NORM", "MI", "STTC", "CD", "HYP"]
+LEADS = list(STANDARD_SETS["12"])
+
+
+def _data():
+    def synth(n, seed):
+        rng = np.random.default_rng(seed)
+        y = (rng.random((n, 5)) < 0.4).astype(np.float32)
+        x = rng.standard_normal((n, 12, 1000)).astype(np.float32)
+        x[:, :5, :200] += 1.5 * y[:, :, None]
+        return x, y
+    (xv, yv), (xt, yt), (xc, _) = synth(24, 1), synth(24, 2), synth(14, 3)
+    return EvalData(xv, yv, xt, yt, xc)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model("tgllnet", preset="edge", width=4, levels=[1], lead_sets=True).eval()
+    with torch.no_grad():
+        model.mask_embedding.weight.normal_(0, 0.3)
+    cfg = {"model": model.config(), "task": "superdiagnostic", "labels": LABELS, "fs": 100, "n_times": 1000,
+           "leads": LEADS, "scaler": {"mean": 0.1, "std": 0.5}, "preprocessing": DEFAULT_SETTINGS,
+           "thresholds": {lab: 0.4 for lab in LABELS},
+           "data": {"path": "synthetic", "dataset": "ptbxl", "train_folds": list(range(1, 9)), "val_fold": 9,
+                    "test_fold": 10}}
+    out = tmp_path_factory.mktemp("b") / "ls"
+    res = export_leadset_bundle(model, cfg, out, _data(), int8=True, max_auc_drop=1.0, max_flip_rate=1.0,
+                                recipes=RECIPES[:1])
+    return model, out, res
+
+
+def test_card_has_the_contract_fields(bundle):
+    model, out, res = bundle
+    card = json.loads((out / "card.json").read_text())
+    assert card["inputs"] == ["x", "lead_mask", "cheb"] and card["min_leads"] == 1
+    assert card["lead_graph"]["cheb_k"] == 3
+    adj = np.asarray(card["lead_graph"]["adjacency"])
+    assert adj.shape == (1, 12, 12) and np.allclose(adj, adj.transpose(0, 2, 1)) and np.all(np.diag(adj[0]) == 0)
+    assert set(card["lead_sets"]) == set(STANDARD_SETS)
+    for name, entry in card["lead_sets"].items():
+        assert entry["leads"] == STANDARD_SETS[name]
+        assert {"val_macro_auc", "test_macro_auc", "gate"} <= set(entry)
+        assert set(entry["gate"]) == {"onnx_fp32", "onnx_int8"}
+    assert set(card["artifacts"]) == {"onnx_fp32", "onnx_int8"} and not res["failures"]
+
+
+def test_artifacts_equal_torch_for_every_set_and_any_mask(bundle):
+    model, out, _ = bundle
+    x = np.random.default_rng(5).standard_normal((3, 12, 1000)).astype(np.float32)
+    fp32 = open_backend(out / "model_fp32.onnx")
+    masks = list(standard_masks().values()) + [np.array([1] * 8 + [0] + [1] * 3, np.float32)]  # V3 off
+    for m in masks:
+        feeds = set_inputs(model, m, 3)
+        xm = x * m[None, :, None]
+        with torch.no_grad():
+            ref = model(torch.as_tensor(xm), torch.as_tensor(feeds["lead_mask"])).numpy()
+        got = fp32.run(xm, **feeds)
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+        garbage = xm + (1 - m)[None, :, None] * 50.0  # the exported model ignores masked leads by itself
+        np.testing.assert_allclose(fp32.run(garbage, **feeds), got, atol=1e-5)
