@@ -487,9 +487,6 @@ def main(argv=None) -> int:
     if config.get("model", {}).get("lead_sets"):  # issue 9: graph as input, gated per lead set
         from .export_leadsets import main_leadsets
         return main_leadsets(model, config, args, argv)
-    if config.get("model", {}).get("lead_sets"):  # issue 9: graph as input, gated per lead set
-        from .export_leadsets import main_leadsets
-        return main_leadsets(model, config, args, argv)
     try:
         _say(f"loaded checkpoint {args.checkpoint}")
         _say(f"loading evaluation data (folds 9, 10; calibration from training folds)")
