@@ -43,8 +43,9 @@ class Sink:
 class JsonLinesSink(Sink):
     """One JSON object per line, flushed per line for pipes."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, owns_stream: bool = False):
         self.stream = stream or sys.stdout
+        self.owns_stream = owns_stream  # a file of its own: closed with the sink
 
     def __call__(self, result) -> None:
         self.write(to_json(result))
@@ -55,6 +56,10 @@ class JsonLinesSink(Sink):
 
     def summary(self, summary: dict) -> None:
         self.write(summary)
+
+    def close(self) -> None:
+        if self.owns_stream:
+            self.stream.close()
 
 
 def _clock(t: float) -> str:
@@ -113,10 +118,35 @@ class LiveView(Sink):
             top = max(f.probabilities, key=f.probabilities.get)
             found = f"no finding above threshold (top {top} {f.probabilities[top]:.2f})"
         quality = "quality ok" if q.ok else "quality: " + ", ".join(
-            f"{flag} ({', '.join(getattr(q, flag))})" for flag in q.flags)
+            f"{flag} ({', '.join(getattr(q, flag))})" if isinstance(getattr(q, flag, None), list) else flag
+            for flag in q.flags)
+        if q.sqi is not None:
+            quality += f", SQI {q.sqi:.2f}"
+        rh = getattr(f, "rhythm", None)
+        if rh is not None:
+            found += f"  | HR {rh.heart_rate_bpm:.0f} bpm, RR {rh.rr_ms:.0f} ms, RMSSD {rh.rmssd_ms:.0f} ms" \
+                if rh.heart_rate_bpm is not None else f"  | HR -- ({rh.reason})"
         bridged = f" | bridged {f.bridged_gaps} gap{'s' if f.bridged_gaps != 1 else ''} " \
                   f"({f.bridged_ms:.0f} ms)" if f.bridged_gaps else ""
-        return f"{span}  {found}  | {quality}{bridged} | {f.latency_ms:.1f} ms"
+        return f"{span}  {found}  | {quality}{bridged}{LiveView.leads_text(f)} | {f.latency_ms:.1f} ms"
+
+    @staticmethod
+    def leads_text(f: Finding) -> str:
+        """' | 11 leads (no V3; electrodes off: V3), set 6 AUC 0.900' (issue 9); '' for all 12
+        leads from a 12-lead bundle."""
+        used = getattr(f, "leads_used", None)
+        auc = getattr(f, "lead_set_auc", None)
+        if used is None or (len(used) == 12 and auc is None):
+            return ""
+        from ..signal.leads import LEADS_12
+        text = f" | {len(used)} lead{'s' if len(used) != 1 else ''}"
+        missing = [lead for lead in LEADS_12 if lead not in used]
+        notes = ([f"no {', '.join(missing)}"] if 0 < len(missing) <= 6 else
+                 [', '.join(used)] if used and missing else [])
+        if f.electrodes_off:
+            notes.append("electrodes off: " + ", ".join(f.electrodes_off))
+        text += f" ({'; '.join(notes)})" if notes else ""
+        return text + (f", set {f.lead_set} AUC {auc:.3f}" if auc is not None else "")
 
     @staticmethod
     def status_line(s: dict) -> str:
@@ -130,22 +160,33 @@ class LiveView(Sink):
 
 
 class CsvSink(Sink):
-    """One row per window: times, quality, findings, each label's probability."""
+    """One row per window: times, quality, findings, each label's probability; with ``rhythm``
+    (the pipeline computes it: neurokit2 installed) then heart rate, mean RR, RMSSD, RR CV,
+    beats, SQI and the reason when there is no heart rate."""
 
-    def __init__(self, path, labels):
+    RHYTHM_COLUMNS = ["heart_rate_bpm", "rr_ms", "rmssd_ms", "rr_cv", "n_beats", "sqi", "rhythm_reason"]
+
+    def __init__(self, path, labels, rhythm: bool = False):
         self.labels = list(labels)
+        self.rhythm = rhythm
         self.file = open(path, "w", newline="")
         self.writer = csv.writer(self.file)
-        self.writer.writerow(["t_start", "t_end", "skipped", "quality_flags", "findings", "latency_ms"] + self.labels)
+        self.writer.writerow(["t_start", "t_end", "skipped", "quality_flags", "findings", "latency_ms"] + self.labels
+                             + (self.RHYTHM_COLUMNS if rhythm else []))
         self.file.flush()
 
     def __call__(self, result) -> None:
         if not isinstance(result, Finding):
             return
         probs = [f"{result.probabilities[lab]:.6f}" if lab in result.probabilities else "" for lab in self.labels]
+        extra = []
+        if self.rhythm:
+            r = result.rhythm_json()
+            extra = ["" if r[k] is None else r[k] for k in self.RHYTHM_COLUMNS[:5]] + \
+                ["" if result.quality.sqi is None else f"{result.quality.sqi:.4f}", r.get("rhythm_reason", "")]
         self.writer.writerow([f"{result.t_start:.3f}", f"{result.t_end:.3f}", int(result.skipped),
                               ";".join(result.quality.flags), ";".join(result.labels),
-                              f"{result.latency_ms:.3f}"] + probs)
+                              f"{result.latency_ms:.3f}"] + probs + extra)
         self.file.flush()
 
     def close(self) -> None:
