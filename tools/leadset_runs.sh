@@ -8,6 +8,8 @@
 #                    rn-12-sN is also (d) (12-lead resnet, evaluated with zero-filled leads)
 # Order (the shared CPUs allow only a few runs): 12-lead resnet, (a) seed 0, the 2-/1-/3-lead
 # specialists, (a) seeds 1-2, the 6-/4-lead specialists, then seeds 1-2 of the 12-, 3-, 2-, 1-lead sets.
+# Each (a) run is exported right after it (tgll-export --int8 --formats onnx -> runs/ls-tgll-sN/bundle,
+# the per-lead-set gate) before the next training starts.
 #   nohup tools/leadset_runs.sh [PTBXL_DIR] &      (logs: runs/NAME.log, runs/leadset_queue.log)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +38,16 @@ args_of() {  # name -> tgll-train arguments
 }
 while :; do
   # a run of this queue left by an earlier instance of the script: wait for it to finish
-  while pgrep -f "tgll-train .*--out runs/(rn|ls-tgll)-" > /dev/null; do sleep 20; done
+  while pgrep -f "tgll-(train|export) .*runs/(rn|ls-tgll)-" > /dev/null; do sleep 20; done
+  for seed in 0 1 2; do  # export finished (a) runs first
+    r=runs/ls-tgll-s$seed
+    if [ -e "$r/metrics.json" ] && [ ! -e "$r/bundle/card.json" ] && [ ! -e "$r.export-failed" ]; then
+      echo "$(date -u +%FT%TZ) export $r" >> runs/leadset_queue.log
+      nice -n 10 "$BIN/tgll-export" "$r" --out "$r/bundle" --int8 --formats onnx \
+          --name tgllnet-edge-leadsets-superdiagnostic > "$r.export.log" 2>&1 || touch "$r.export-failed"
+      echo "$(date -u +%FT%TZ) export $r rc=$? $(tail -n 1 $r.export.log)" >> runs/leadset_queue.log
+    fi
+  done
   next=""
   for name in $(order); do
     [ -e "runs/$name/metrics.json" ] || [ -e "runs/$name.failed" ] || { next=$name; break; }
