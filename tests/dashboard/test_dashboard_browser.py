@@ -5,7 +5,6 @@ $TGLL_DASHBOARD_ARTIFACTS when that is set.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -24,8 +23,6 @@ import pytest
 
 from dashkit import Browser, require_browser
 from tgll_edge.dashboard import DashboardServer, DashboardSink
-from tgll_edge.link.blocks import SampleBlock
-from tgll_edge.link.source import Source
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,58 +120,74 @@ def test_page_from_tgll_stream_emulate(browser, tmp_path):
     assert summary["type"] == "summary" and summary["windows"] >= windows0
 
 
-class LeadOffAfter(Source):
-    """Wraps a source: from device time ``after_s`` on, the lead-off bits ``mask`` are set on every block
-    (the emulator has no electrode-off schedule; this is what a device sends when V1 comes off)."""
+def _record_with_v1_off(directory: Path, off_from_s: float = 16.0, seconds: float = 60.0) -> Path:
+    """The bundled record looped to ``seconds``, V1 missing (NaN) from ``off_from_s`` on: the emulator sends
+    missing samples with the channel's lead-off bit set, as a front end does when an electrode comes off."""
+    import wfdb
 
-    name = "lead-off-after"
+    from tgll_edge.link.emulator import DEFAULT_RECORD, load_record
+    from tgll_edge.signal.leads import LEADS_8
 
-    def __init__(self, inner: Source, mask: int, after_s: float):
-        super().__init__()
-        self.inner, self.mask, self.after_s = inner, mask, after_s
-
-    def _counters(self) -> dict:
-        return self.inner.stats
-
-    def _events(self):
-        for ev in self.inner:
-            if self.closed:
-                return
-            if isinstance(ev, SampleBlock) and ev.t_start >= self.after_s:
-                ev = dataclasses.replace(ev, lead_off=ev.lead_off | self.mask)
-            yield ev
-
-    def _close(self) -> None:
-        self.inner.close()
+    mv, fs = load_record(DEFAULT_RECORD)
+    x = np.tile(mv, int(np.ceil(seconds * fs / mv.shape[1])))[:, : int(seconds * fs)].copy()
+    x[LEADS_8.index("V1"), int(off_from_s * fs):] = np.nan
+    directory.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp("v1off", fs=fs, units=["mV"] * 8, sig_name=list(LEADS_8), p_signal=x.T, fmt=["16"] * 8,
+                adc_gain=[1000.0] * 8, baseline=[0] * 8, write_dir=str(directory))
+    return directory / "v1off"
 
 
-def _run_in_thread(pipe):
-    t = threading.Thread(target=pipe.run, name="test-pipeline", daemon=True)
-    t.start()
-    return t
+def _script(name: str) -> list[str]:
+    exe = Path(sys.executable).with_name(name)
+    module = {"tgll-stream": "tgll_edge.cli.stream", "tgll-emulate": "tgll_edge.cli.emulate"}[name]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", module]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def test_page_shows_gaps_and_lead_off(browser, tmp_path):
-    """The real emulator dropping packets (a gap every 12 s) and V1's electrode off from 16 s on."""
-    from tgll_edge.link.emulated import EmulatedSource
-    from tgll_edge.link.emulator import Faults
-    from tgll_edge.stream import Pipeline
-
-    src = LeadOffAfter(EmulatedSource(speed=4, faults=Faults(drop_every=600)), mask=1 << 2, after_s=16.0)
-    sink = DashboardSink(DashboardServer("127.0.0.1", 0))
-    pipe = Pipeline(src, hop_s=1.0, sinks=[sink])
-    t = _run_in_thread(pipe)
+    """tgll-emulate --drop-packets (a gap every 12 s) on a record whose V1 electrode comes off at 16 s,
+    read by tgll-stream --port ... --serve: the page shows the gap and the lead-off state."""
+    record = _record_with_v1_off(tmp_path / "rec")
+    link = tmp_path / "device"
+    emu = subprocess.Popen(_script("tgll-emulate") + ["--record", str(record), "--link", str(link), "--speed", "4",
+                                                      "--drop-packets", "every:600"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    stream = None
     try:
+        deadline = time.monotonic() + 60
+        while not link.exists() and time.monotonic() < deadline and emu.poll() is None:
+            time.sleep(0.1)
+        assert link.exists(), f"tgll-emulate made no device: {emu.stderr.read() if emu.poll() is not None else ''}"
+        stream = subprocess.Popen(_script("tgll-stream") + ["--port", str(link), "--hop", "1", "--json",
+                                                            "--serve", "127.0.0.1:0"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        url = None
+        while url is None:
+            line = stream.stderr.readline()
+            if not line:
+                break
+            m = re.search(r"dashboard at (http://\S+)", line)
+            url = m.group(1) if m else None
+        assert url, "no dashboard URL from tgll-stream"
         b = browser
-        b.driver.get(sink.server.url)
+        b.driver.get(url)
         # the gap is a gap: shaded on the strip, and NaN samples (a broken trace) inside the 10 s on the page
         b.wait("window.tgll && tgll.gaps.length > 0 && tgll.gapBands > 0 && tgll.buf[0].some(v => Number.isNaN(v))",
-               90, "a gap drawn on the strip")
+               120, "a gap drawn on the strip")
         gap_shot = tmp_path / "dashboard-gap.png"
         b.driver.save_screenshot(str(gap_shot))
         keep(gap_shot)
         b.wait("document.querySelector('#electrodes .chip[data-channel=\"V1\"]').classList.contains('lead-off')",
-               60, "electrode V1 shown off")
+               90, "electrode V1 shown off")
         b.wait("document.querySelector('#leads .chip[data-lead=\"V1\"]').classList.contains('lead-off')", 30,
                "lead V1 shown lead-off")
         b.wait("tgll.findings.length > 0 && tgll.findings[tgll.findings.length - 1].quality.lead_off.includes('V1')",
@@ -183,14 +196,16 @@ def test_page_shows_gaps_and_lead_off(browser, tmp_path):
         gaps, missing = _numbers(b, "c-gaps", "c-missing_samples")
         assert gaps >= 1 and missing >= 10
         assert "gap at" in b.js("return document.getElementById('events').textContent")
+        assert not b.js("return tgll.errors || 0")
         time.sleep(0.5)
         shot = tmp_path / "dashboard-gap-lead-off.png"
         b.driver.save_screenshot(str(shot))
         keep(shot)
     finally:
-        pipe.stop()
-        t.join(timeout=20)
-    assert not t.is_alive()
+        if stream is not None:
+            _stop(stream)
+        _stop(emu)
+    assert stream.returncode == 0
 
 
 def _sse_client(url: str, frames: int, stop: threading.Event, log: list) -> None:
