@@ -98,14 +98,45 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stay away this many wall-clock seconds (default 2)")
     fault.add_argument("--reset-counter-after", type=_non_negative, metavar="S",
                        help="restart the sample counter at 0 after S seconds of streaming (EVENT 4 + INFO)")
+    fault.add_argument("--electrode-off", type=_electrode_off, metavar="E:T0-T1,...",
+                       help="electrodes off for spans of device time in seconds, e.g. V3:20-40,LA:60-70 "
+                            "(RA, LA, LL, V1..V6): the channels using them carry 0 with their lead-off bits "
+                            "set, by the firmware's rule (a V channel also when RA, LA or LL is off)")
+    sig.add_argument("--leads", type=_leads, metavar="LIST",
+                     help="a reduced device sending only these leads, e.g. I,II,V2 (INFO lead_set 255 with "
+                          "those labels; derived from the record's 12 leads); default the 8 ADS1298 channels")
     return p
+
+
+def _leads(text: str) -> tuple[str, ...]:
+    from ..signal.leads import canonical_lead
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        out = tuple(canonical_lead(n) for n in names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not out or len(set(out)) != len(out):
+        raise argparse.ArgumentTypeError(f"--leads must name each lead once, e.g. I,II,V2; got {text!r}")
+    return out
+
+
+def _electrode_off(text: str):
+    from ..signal.electrodes import parse_electrode_off
+
+    try:
+        return parse_electrode_off(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not 1 <= args.samples_per_packet <= max_samples_per_packet(8):
-        parser.error(f"--samples-per-packet must be 1..{max_samples_per_packet(8)}")
+    n_channels = len(args.leads) if args.leads else 8
+    if not 1 <= args.samples_per_packet <= max_samples_per_packet(n_channels):
+        parser.error(f"--samples-per-packet must be 1..{max_samples_per_packet(n_channels)} "
+                     f"for {n_channels} channels")
     if args.port and args.link:
         parser.error("--link only applies to a pseudo-terminal, not with --port")
     drop_prob, drop_every = args.drop_packets
@@ -123,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         emu = Emulator(transport, args.record, fs=args.fs, samples_per_packet=args.samples_per_packet,
                        speed=args.speed, loop=args.loop, duration=args.duration, faults=faults,
-                       linger=args.linger)
+                       linger=args.linger, leads=args.leads, electrode_off=args.electrode_off or ())
     except (TgllError, OSError, ValueError) as exc:
         transport.close()
         print(f"tgll-emulate: {exc}", file=sys.stderr)

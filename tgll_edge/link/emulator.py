@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RecordError
-from ..signal.leads import LEADS_8
+from ..signal.leads import LEADS_8, LEADS_12, canonical_lead, derive_12
 from .blocks import DeviceInfo
 from .codes import COMMAND_NAMES, AckStatus, CommandCode, EventCode, PacketType
 from .decoder import Decoder
@@ -205,14 +205,24 @@ class Emulator:
     def __init__(self, transport, record: str | os.PathLike | None = None, *, fs: int = 500,
                  samples_per_packet: int = 10, speed: float = 1.0, loop: bool = True,
                  duration: float | None = None, faults: Faults | None = None, linger: float = 2.0,
-                 device_id: str = "TGLL-EMU", firmware: str = "emulator-1"):
+                 device_id: str = "TGLL-EMU", firmware: str = "emulator-1", leads=None, electrode_off=()):
         self.transport = transport
         self.record_path = str(record or DEFAULT_RECORD)
         self.mv, self.record_fs = load_record(self.record_path)
+        # issue 9: ``leads`` (e.g. I,II,V2): a reduced device, INFO lead_set 255 with those labels
+        # (taken from the record's 12 leads); ``electrode_off``: [(electrode, t0, t1)] in seconds
+        # of device time, during which the channels that use the electrode carry 0 and their
+        # lead-off bits are set, by the firmware's rule (signal/electrodes.channel_off_bits)
+        self.labels = LEADS_8 if leads is None else tuple(canonical_lead(str(lead)) for lead in leads)
+        if len(set(self.labels)) != len(self.labels) or not self.labels:
+            raise ValueError(f"--leads must name each lead once; got {', '.join(self.labels) or 'none'}")
+        self.lead_set = 0 if self.labels == LEADS_8 else 1 if self.labels == LEADS_12 else 255
+        self.n_channels = len(self.labels)
+        self.electrode_off = [(str(e), float(a), float(b)) for e, a, b in electrode_off]
         if fs not in SUPPORTED_RATES:
             raise ValueError(f"fs must be one of {SUPPORTED_RATES}, got {fs}")
-        if not 1 <= samples_per_packet <= max_samples_per_packet(8):
-            raise ValueError(f"samples_per_packet must be 1..{max_samples_per_packet(8)}")
+        if not 1 <= samples_per_packet <= max_samples_per_packet(self.n_channels):
+            raise ValueError(f"samples_per_packet must be 1..{max_samples_per_packet(self.n_channels)}")
         self.spp, self.speed, self.loop, self.duration = samples_per_packet, speed, loop, duration
         self.faults = faults or Faults()
         self.linger = linger
@@ -241,8 +251,9 @@ class Emulator:
         from ..signal.resample import resample
         # a missing (NaN) sample goes out as 0 with its channel's lead-off bit set, as a
         # front end flags an electrode it cannot measure: never as a valid 0 mV
-        missing = ~np.isfinite(self.mv)
-        mv = np.where(missing, 0.0, self.mv)
+        src_mv = self.mv if self.labels == LEADS_8 else derive_12(self.mv)[[LEADS_12.index(x) for x in self.labels]]
+        missing = ~np.isfinite(src_mv)
+        mv = np.where(missing, 0.0, src_mv)
         if fs != self.record_fs:
             mv = resample(mv, self.record_fs, fs)
             src = np.minimum((np.arange(mv.shape[1]) * self.record_fs / fs).astype(np.int64), missing.shape[1] - 1)
@@ -256,13 +267,14 @@ class Emulator:
         self._clock_base = (time.monotonic(), self._streamed)
 
     def info(self) -> DeviceInfo:
-        return DeviceInfo(fs=float(self.fs), n_channels=8, uv_per_count=ADS1298_UV_PER_COUNT, lead_set=0,
-                          labels=LEADS_8, device_id=self.device_id, firmware=self.firmware)
+        return DeviceInfo(fs=float(self.fs), n_channels=self.n_channels, uv_per_count=ADS1298_UV_PER_COUNT,
+                          lead_set=self.lead_set, labels=self.labels, device_id=self.device_id,
+                          firmware=self.firmware)
 
     def _take(self, n: int) -> tuple[bytes, int] | None:
         """The next n samples of the record as int24 bytes and their lead-off bits; None at the end
         of a non-looping record."""
-        width = 24
+        width = 3 * self.n_channels
         a = self._pos
         if a + n <= self._n:
             self._pos += n
@@ -402,6 +414,8 @@ class Emulator:
             return False
         samples, lead_off = taken
         n = self.spp
+        if self.electrode_off:
+            samples, lead_off = self._electrodes_off(samples, lead_off, n)
         sample_index = self._acquire(n)
         if self._silent():
             self.summary.disconnect_samples += n
@@ -411,8 +425,27 @@ class Emulator:
             self.summary.overflow_samples += n
         else:
             self._send_overflow_event()
-            self._send_data(Data(8, n, lead_off, samples), sample_index)
+            self._send_data(Data(self.n_channels, n, lead_off, samples), sample_index)
         return True
+
+    def _electrodes_off(self, samples: bytes, lead_off: int, n: int) -> tuple[bytes, int]:
+        """The electrode-off schedule over this packet's samples (device time ``_streamed / fs``):
+        channels that use an electrode off carry 0, and their lead-off bits are set."""
+        from ..signal.electrodes import channel_off_bits
+
+        t = (self._streamed + np.arange(n)) / self.fs
+        arr = None
+        for electrode, t0, t1 in self.electrode_off:
+            on = (t >= t0) & (t < t1)
+            if not on.any():
+                continue
+            bits = channel_off_bits(self.labels, [electrode])
+            lead_off |= bits
+            if arr is None:
+                arr = np.frombuffer(samples, dtype=np.uint8).reshape(n, self.n_channels, 3).copy()
+            chans = [c for c in range(self.n_channels) if bits >> c & 1]
+            arr[np.ix_(np.flatnonzero(on), chans)] = 0
+        return (samples if arr is None else arr.tobytes()), lead_off
 
     def _acquire(self, n: int) -> int:
         """Advance the device's counters by n samples; returns the sample_index of the first."""

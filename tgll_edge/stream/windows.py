@@ -1,6 +1,8 @@
 """The streaming signal path: sample blocks in, model-ready windows out.
 
-Per block: channels -> 12 leads (derived when the device measures 8) -> the
+Per block: channels -> 12 leads (derived when the device measures 8; a device giving
+only some leads, e.g. ``I,II,V2``, leaves the others 0 and says so in ``Window.present``,
+III/aVR/aVL/aVF derived only where I and II are measured) -> the
 card's Preprocessor (resample device fs -> card fs, causal filters; state kept
 across blocks) -> ring buffer -> a window of the card's ``n_times`` every
 ``hop`` seconds.
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..link.blocks import Gap, GapCause, SampleBlock
+from ..signal.electrodes import available_leads
 from ..signal.leads import LEADS_8, LEADS_12, canonical_lead, derive_12, to_12_leads
 from .ring import RingBuffer
 
@@ -52,6 +55,7 @@ class Window:
     quality: object = None
     bridged_gaps: int = 0       # short gaps inside the window filled by interpolation
     bridged_ms: float = 0.0     # and the signal time they filled
+    present: np.ndarray | None = None  # (12,) bool: the leads the device gives (None: all 12); the others are 0
 
 
 #: gaps whose length is exact and whose clock kept running: safe to bridge
@@ -70,7 +74,11 @@ class SignalPath:
     on_signal: Callable[[float, float, np.ndarray], None] | None = None
 
     def __init__(self, preprocessor_factory, fs: float, n_times: int, hop_s: float = 5.0,
-                 max_bridge_s: float = 0.0):
+                 max_bridge_s: float = 0.0, subsets: bool = False):
+        # subsets: accept a device that gives only some of the 12 leads (PROTOCOL.md lead_set 255,
+        # labels such as I,II,V2): its missing leads are 0 and marked in Window.present; False:
+        # such a device is refused with the error naming what is missing (a 12-lead model's need)
+        self.subsets = bool(subsets)
         if not max_bridge_s >= 0:
             raise ValueError(f"max_bridge_s must be >= 0; got {max_bridge_s}")
         self.max_bridge_s = float(max_bridge_s)
@@ -91,13 +99,22 @@ class SignalPath:
         """(Re)build the per-device state for a block's rate and channels."""
         self.fs_in = float(block.fs)
         self.labels = tuple(block.labels)
+        available, derived = available_leads(self.labels)  # ValueError naming an unknown label
         names = [canonical_lead(lab) for lab in self.labels]
         self._identity12 = tuple(names) == LEADS_12
-        # raises the clear error if these channels cannot make 12 leads
-        to_12_leads(np.zeros((len(names), 1)), self.labels)
+        self._subset = not all(name in names for name in LEADS_8)  # 8 measured (or all 12): as before
+        if not self._subset or not self.subsets:
+            # raises the clear error if these channels cannot make 12 leads
+            to_12_leads(np.zeros((len(names), 1)), self.labels)
+        self.present = np.array([lead in available for lead in LEADS_12], dtype=bool)
         # the channel order, computed once per device rather than per block
         self._derive = not all(name in names for name in LEADS_12)
-        self._order = [names.index(n) for n in (LEADS_8 if self._derive else LEADS_12)]
+        if self._subset:  # (12-lead row, device channel) pairs; then the leads derived from I and II
+            self._pairs = [(j, names.index(lead)) for j, lead in enumerate(LEADS_12) if lead in names]
+            self._derived = [LEADS_12.index(lead) for lead in derived]
+            self._i_ii = (names.index("I"), names.index("II")) if derived else None
+        else:
+            self._order = [names.index(n) for n in (LEADS_8 if self._derive else LEADS_12)]
         self.pre = self.preprocessor_factory(self.fs_in)
         self.n_raw = int(round(self.window_s * self.fs_in))
         # chunks of at most a hop keep the rings small whatever the block size
@@ -163,6 +180,8 @@ class SignalPath:
         data = block.data
         if self._identity12:
             x12 = data
+        elif self._subset:
+            x12 = self._subset_12(data)
         elif self._derive:
             x12 = derive_12(data[self._order])
         else:
@@ -176,6 +195,18 @@ class SignalPath:
         for a in range(0, block.n, self.chunk_in):
             self._push_chunk(x12[:, a:a + self.chunk_in], block, arrival, windows)
         return windows
+
+    def _subset_12(self, data: np.ndarray) -> np.ndarray:
+        """A device giving some of the leads -> (12, n): measured leads copied, III/aVR/aVL/aVF
+        derived where I and II are measured, the others 0 (``present`` says which)."""
+        x12 = np.zeros((12, data.shape[1]), dtype=np.result_type(data.dtype, np.float32))
+        for j, c in self._pairs:
+            x12[j] = data[c]
+        if self._i_ii is not None:
+            full = derive_12(np.concatenate([data[list(self._i_ii)], np.zeros((6, data.shape[1]), data.dtype)]))
+            for j in self._derived:
+                x12[j] = full[j]
+        return x12
 
     def _push_chunk(self, x12: np.ndarray, block: SampleBlock, arrival: float, out: list,
                     lead_off: int | None = None) -> None:
@@ -210,5 +241,6 @@ class SignalPath:
             inside = [min(b, last_in + 1) - max(a, first_in) for a, b in self.bridges if a <= last_in]
             out.append(Window(data=data, t_start=t_start, t_end=t_end, raw=raw, fs_in=self.fs_in,
                               lead_off_counts=counts, channel_labels=self.labels, arrival=arrival,
-                              bridged_gaps=len(inside), bridged_ms=1000.0 * sum(inside) / self.fs_in))
+                              bridged_gaps=len(inside), bridged_ms=1000.0 * sum(inside) / self.fs_in,
+                              present=self.present))
             self.next_end += self.hop
