@@ -194,3 +194,72 @@ def test_noise_tool_reports_measured_snr(tmp_path):
     for r in rows:
         assert r["snr_measured_max_abs_dev_db"] < 0.05, r
     assert "| emg |" in out.stdout
+
+
+def _write_record(directory: Path, name: str, x: np.ndarray) -> Path:
+    import wfdb
+
+    wfdb.wrsamp(name, fs=FS, units=["mV"] * 12, sig_name=list(LEADS_12), p_signal=x.T, fmt=["16"] * 12,
+                write_dir=str(directory))
+    return directory / name
+
+
+def _stream(record: Path, *extra: str, env=None) -> tuple[list[dict], str]:
+    out = subprocess.run([sys.executable, "-m", "tgll_edge.cli.stream", "--replay", str(record), "--fast", "--json",
+                          "--hop", "5", *extra], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return [d for d in lines if d.get("type") == "window"], out.stderr
+
+
+@pytest.mark.parametrize("rate", [45, 75, 120, 170, "75-missing-beat"])
+def test_replayed_simulated_record_reports_its_rate(tmp_path, rate):
+    """ecg_simulate at a known rate, written as WFDB, through tgll-stream --replay: every window's
+    heart rate within 2 bpm (the record with a dropped beat too)."""
+    bpm = 75 if rate == "75-missing-beat" else rate
+    x = simulated(bpm, seconds=20, seed=7)
+    if rate == "75-missing-beat":
+        x = drop_beat(x, bpm)
+    windows, _ = _stream(_write_record(tmp_path, f"sim{bpm}", x))
+    assert len(windows) >= 2
+    for w in windows:
+        assert w["heart_rate_bpm"] is not None, w
+        assert abs(w["heart_rate_bpm"] - bpm) <= 2, (rate, w["heart_rate_bpm"])
+        assert w["n_beats"] >= 3 and w["rhythm_lead"] == "II" and w["rr_ms"] > 0
+        assert w["rmssd_ms"] is not None and w["rr_cv"] is not None
+        assert 0.5 < w["quality"]["sqi"] <= 1 and w["quality"]["sqi_method"] == "templatematch"
+
+
+def test_replayed_flat_record_reports_no_rate_with_a_reason(tmp_path):
+    x = np.zeros((12, 12 * FS))
+    x[:, ::2] = 0.001  # not exactly constant, still flat for the gate
+    windows, _ = _stream(_write_record(tmp_path, "flat", x))
+    assert windows and all(w["heart_rate_bpm"] is None and w["rhythm_reason"] for w in windows)
+
+
+def test_min_sqi_marks_or_skips_noisy_windows(tmp_path):
+    x = simulated(75, seconds=12, seed=1)
+    x = nz.distort(x, FS, "emg", -3, np.random.default_rng(0))[0]
+    rec = _write_record(tmp_path, "noisy", x)
+    marked, _ = _stream(rec, "--min-sqi", "0.99")
+    assert marked and all("low_sqi" in w["quality"]["flags"] and not w["quality"]["skipped"] for w in marked)
+    skipped, _ = _stream(rec, "--min-sqi", "0.99", "--skip-low-sqi")
+    assert all(w["quality"]["skipped"] and w["probabilities"] == {} for w in skipped)
+    kept, _ = _stream(rec, "--min-sqi", "0.0")
+    assert all("low_sqi" not in w["quality"]["flags"] for w in kept if w["quality"]["sqi"] is not None)
+
+
+def test_stream_without_neurokit2_still_runs_and_says_once(tmp_path):
+    """A lean runtime (no [analysis] extra): findings without heart rate, one stderr line naming the extra."""
+    import os
+
+    block = tmp_path / "block"
+    (block / "neurokit2").mkdir(parents=True)
+    (block / "neurokit2" / "__init__.py").write_text("raise ImportError('neurokit2 blocked for this test')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(block), str(ROOT)])}
+    rec = _write_record(tmp_path, "sim", simulated(75, seconds=16, seed=2))
+    windows, err = _stream(rec, env=env)
+    assert len(windows) >= 2
+    assert all(w["heart_rate_bpm"] is None and "[analysis]" in w["rhythm_reason"] for w in windows)
+    lines = [line for line in err.splitlines() if "analysis" in line]
+    assert len(lines) == 1 and "pip install" in lines[0], err

@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "fsync'ed every second); replay it with --replay DIR")
     run.add_argument("--csv", metavar="FILE", default=None, help="also write one CSV row per window to FILE")
     run.add_argument("--quiet", action="store_true", help="without --json: print only the summary")
+    run.add_argument("--min-sqi", type=float, default=None, metavar="Q",
+                     help="mark windows whose signal-quality index (0-1: template matching of the beats on the "
+                          "rhythm lead, Orphanidou 2015) is below Q with the quality flag low_sqi")
+    run.add_argument("--skip-low-sqi", action="store_true",
+                     help="with --min-sqi: skip those windows (no inference) instead of only marking them")
     from ..dashboard.cli import add_arguments as add_dashboard_arguments
     add_dashboard_arguments(p)
     from ..uplink.cli import add_arguments as add_uplink_arguments
@@ -98,6 +103,10 @@ def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> str:
         p.error(f"--hop must be > 0 seconds; got {a.hop:g}")
     if not 0 <= a.max_bridge_ms <= 1000:
         p.error(f"--max-bridge-ms must be between 0 and 1000; got {a.max_bridge_ms:g}")
+    if a.min_sqi is not None and not 0 <= a.min_sqi <= 1:
+        p.error(f"--min-sqi must be between 0 and 1; got {a.min_sqi:g}")
+    if a.skip_low_sqi and a.min_sqi is None:
+        p.error("--skip-low-sqi needs --min-sqi")
     if a.duration is not None and not a.duration > 0:
         p.error(f"--duration must be > 0 seconds; got {a.duration:g}")
     if a.speed is not None and not a.speed > 0:
@@ -178,7 +187,7 @@ def make_sinks(a: argparse.Namespace, model) -> list:
         if a.record and a.format in (None, "wfdb"):  # edf/bdf: tgll_edge.uplink.cli
             sinks.append(Recorder(a.record))
         if a.csv:
-            sinks.append(CsvSink(a.csv, model.labels))
+            sinks.append(CsvSink(a.csv, model.labels, rhythm=True))
     except BaseException:
         for sink in sinks:
             sink.close()
@@ -248,9 +257,11 @@ def main(argv=None) -> int:
         print(f"tgll-stream: {exc}", file=sys.stderr)
         return 1
 
+    from ..signal.quality import QualitySettings
     from ..stream import Pipeline
     pipe = Pipeline(source, model, hop_s=a.hop, duration_s=a.duration, max_bridge_ms=a.max_bridge_ms,
-                    sinks=sinks + dashboard)
+                    sinks=sinks + dashboard,
+                    quality=QualitySettings(min_sqi=a.min_sqi, low_sqi_skips=a.skip_low_sqi))
     announce(model, a, kind)
     return run(pipe, a, kind)
 

@@ -31,6 +31,8 @@ class QualitySettings:
     saturated_fraction_severe: float = 0.05  # of a lead's samples
     flat_leads_severe: int = 3           # this many flat leads: the window is not an ECG
     lead_off_fraction_severe: float = 0.5    # of the window's samples, on any channel
+    min_sqi: float | None = None             # issue 14: windows whose SQI is below this (or has none) ...
+    low_sqi_skips: bool = False              # ... are marked "low_sqi"; skipped too when this is set
 
 
 @dataclass
@@ -45,12 +47,28 @@ class Quality:
     saturated: list[str] = field(default_factory=list)
     nonfinite: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # why it was skipped
+    sqi: float | None = None             # published SQI (signal/rhythm.py), 0..1; None: not computed
+    sqi_method: str | None = None
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "skipped": self.skipped, "flags": list(self.flags),
                 "lead_off": list(self.lead_off), "flat": list(self.flat),
                 "saturated": list(self.saturated), "nonfinite": list(self.nonfinite),
-                "reasons": list(self.reasons)}
+                "reasons": list(self.reasons),
+                "sqi": None if self.sqi is None else round(float(self.sqi), 4), "sqi_method": self.sqi_method}
+
+    def apply_sqi(self, sqi: float | None, method: str | None, settings: "QualitySettings") -> None:
+        """Record the window's SQI; below ``settings.min_sqi`` (or none where one is required)
+        flag ``low_sqi``, and skip the window when ``settings.low_sqi_skips``."""
+        self.sqi, self.sqi_method = sqi, method
+        if settings.min_sqi is None:
+            return
+        if sqi is None or sqi < settings.min_sqi:
+            self.flags.append("low_sqi")
+            self.ok = False
+            if settings.low_sqi_skips:
+                self.reasons.append(f"SQI {'none' if sqi is None else f'{sqi:.2f}'} below {settings.min_sqi:g}")
+                self.skipped = True
 
 
 def flat_leads(x: np.ndarray, fs: float, std_mv: float, stretch_s: float) -> np.ndarray:

@@ -1,27 +1,34 @@
 """Per-window heart rate, RR irregularity and a published signal-quality index (issue 14).
 
-neurokit2 (the ``[analysis]`` extra) does the work; it is imported lazily, so a
-runtime without it still streams: :func:`available` says whether it is there
-and :data:`MISSING_HINT` is the one line to show when it is not.
-
-What runs, on one window:
+neurokit2's algorithms, chosen by measurement (``tools/rhythm_detectors.py``,
+``tools/results/rhythm_detectors.md``):
 
 1. the lead: II, unless the quality gate marked it (flat, saturated, lead off,
-   NaN) or it is flat itself; then the first usable lead of ``FALLBACK_LEADS``;
-2. ``neurokit2.ecg_clean`` (the ``neurokit`` cleaner: 0.5 Hz high-pass, 50 Hz
-   notch) and ``neurokit2.ecg_peaks`` with ``DEFAULT_METHOD``, chosen by
-   measurement (``tools/rhythm_detectors.py``, results in
-   ``tools/results/rhythm_detectors.md``);
+   NaN) or it is flat itself, or fewer than ``MIN_BEATS`` beats are found on it;
+   then the next usable lead of ``FALLBACK_LEADS``;
+2. neurokit2's ``ecg_clean(method="neurokit")`` (0.5 Hz high-pass, 50 Hz moving
+   average) and its ``neurokit`` R-peak detector (``DEFAULT_METHOD``);
 3. with at least ``MIN_BEATS`` R peaks: the heart rate from the RR intervals
-   within 30 % of their median (a missed or extra beat is left out), the mean RR, RMSSD and the coefficient of variation of RR; with fewer, none
-   of these and a reason;
-4. the SQI: ``neurokit2.ecg_quality`` (``DEFAULT_SQI``) on the same cleaned
-   lead and peaks.
+   within 30 % of their median (a missed or extra beat is left out), the mean RR,
+   RMSSD and the coefficient of variation of RR; with fewer, none of these and a reason;
+4. the SQI: ``neurokit2.ecg_quality(method="templatematch")`` (Orphanidou et al.
+   2015: correlation of each beat with the window's average beat) on the same
+   cleaned lead and peaks.
 
-It runs on the raw window (device rate, mV, before the model's conditioning):
-the model input is resampled to 100 Hz (10 ms RR resolution, and neurokit2's
-detectors are tuned for higher rates) and standardised; neurokit2 does its own
-cleaning for detection.
+The cleaner, the ``neurokit`` detector and the template-matching SQI run here in
+numpy, re-implemented from neurokit2's code and checked against neurokit2 itself
+by ``tests/signal/test_rhythm.py`` (same peaks; cleaner to 1e-9): importing
+neurokit2 (pandas, scikit-learn, matplotlib, scipy) raises a gateway's resident
+memory from 73 to 245 MB, and its per-call overheads cost ~10x the 3 ms this
+takes, which the stream budgets (< 150 MB, >= 200x real time at a 1-s hop) do not
+allow. neurokit2 (the ``[analysis]`` extra) is needed for the other detectors
+(``method=`` any ``neurokit2.ecg_findpeaks`` method), the other SQIs, the noise
+tools and noise-aware training; it is imported only then.
+
+It runs on the raw window (device rate, mV, before the model's conditioning): on
+the conditioned 100 Hz window (the card's resampler low-passes the QRS) the
+detector found no beat in simulated records it finds at 500 Hz, and RR is
+resolved to 2 ms instead of 10 ms.
 """
 from __future__ import annotations
 
@@ -37,14 +44,17 @@ MIN_BEATS = 3
 DEFAULT_LEAD = "II"
 FALLBACK_LEADS = ("II", "I", "V5", "aVF", "V6", "V4", "V2", "III", "V3", "V1", "aVL", "aVR")
 FLAT_STD_MV = 0.01
-MISSING_HINT = ("heart rate, rhythm and SQI need neurokit2: pip install 'tgll-edge[analysis]'")
+MISSING_HINT = ("this heart-rate detector or SQI needs neurokit2: pip install 'tgll-edge[analysis]'")
 
 _available: bool | None = None
 
 
-def available() -> bool:
-    """Whether neurokit2 can be imported (checked once)."""
+def available(method: str | None = None, sqi_method: str | None = None) -> bool:
+    """Whether rhythm analysis with these methods (default: ``DEFAULT_METHOD``, ``DEFAULT_SQI``)
+    can run: the defaults always can (numpy); the others need neurokit2 (checked once)."""
     global _available
+    if (method or DEFAULT_METHOD) == "neurokit" and (sqi_method or DEFAULT_SQI) == "templatematch":
+        return True
     if _available is None:
         try:
             import neurokit2  # noqa: F401
@@ -123,35 +133,175 @@ def rr_stats(peaks: np.ndarray, fs: float) -> dict:
 _CLEAN_CACHE: dict = {}
 
 
+def _odd_ext(x: np.ndarray, n: int) -> np.ndarray:
+    """scipy.signal's odd extension by ``n`` samples at each end."""
+    return np.concatenate([2 * x[0] - x[n:0:-1], x, 2 * x[-1] - x[-2:-n - 2:-1]])
+
+
+def _sos_steady(sections, zi_unit: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """scipy.signal.sosfilt(sos, x, zi=sosfilt_zi(sos) * x[0]) for one 1-D signal, every block of
+    ``L`` samples at once: per section, the zero-state responses of all blocks in one matrix
+    product, then the state carried from block to block (a 2-vector each), then each block's
+    response to its initial state. Exact for the linear recursion (to rounding)."""
+    L = sections[0].L
+    n = len(x)
+    k = -(-n // L)
+    v = np.zeros(k * L)
+    v[:n] = x
+    zi = zi_unit * x[0]
+    for i, sec in enumerate(sections):
+        X = v.reshape(k, L)
+        # at most 16 x L x L multiply-adds per call: OpenBLAS runs those on the calling thread
+        # (larger products start its thread pool: slower for sizes this small, and not one core)
+        Y = np.concatenate([X[r:r + 16] @ sec.T for r in range(0, k, 16)])
+        S_in = X @ sec.G  # each block's own contribution to the state after it
+        P = sec.PT[L]
+        starts = np.empty((k, 2))
+        st = zi[i]
+        for j in range(k):
+            starts[j] = st
+            st = st @ P + S_in[j]
+        v = (Y + starts @ sec.Z).ravel()
+    return v[:n]
+
+
+def _sosfiltfilt(filt, sos: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """scipy.signal.sosfiltfilt (odd padding, steady-state initial conditions) in numpy, with the
+    section matrices of :class:`tgll_edge.signal.filters.StreamingFilter` (scipy's section form)."""
+    ntaps = 2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+    pad = 3 * ntaps
+    ext = _odd_ext(x, pad)
+    sections, zi_unit = filt._sections, filt._zi_unit
+    y = _sos_steady(sections, zi_unit, ext)
+    y = _sos_steady(sections, zi_unit, y[::-1])[::-1]
+    return y[pad:-pad]
+
+
+def _fir_steady(h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """lfilter(h, 1, x, zi=lfilter_zi(h, 1) * x[0]): the FIR as if x had been constant before."""
+    return np.convolve(np.concatenate([np.full(len(h) - 1, x[0]), x]), h, mode="valid")
+
+
+def _filtfilt_fir(h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """scipy.signal.filtfilt(h, [1], x, method="pad")."""
+    pad = 3 * len(h)
+    ext = _odd_ext(x, pad)
+    y = _fir_steady(h, ext)
+    y = _fir_steady(h, y[::-1])[::-1]
+    return y[pad:-pad]
+
+
 def ecg_clean(signal: np.ndarray, fs: float) -> np.ndarray:
-    """``neurokit2.ecg_clean(method="neurokit")``, the same filters with their coefficients cached:
-    5th-order Butterworth high-pass at 0.5 Hz (zero phase), then a one-period 50 Hz moving
-    average (zero phase). ``tests/signal/test_rhythm.py`` checks it equals neurokit2's."""
-    from scipy.signal import butter, filtfilt, sosfiltfilt
+    """``neurokit2.ecg_clean(method="neurokit")`` in numpy: 5th-order Butterworth high-pass at
+    0.5 Hz (zero phase), then a one-period 50 Hz moving average (zero phase). The same filters,
+    without importing neurokit2 or scipy (their imports alone cost the gateway 170 MB of
+    resident memory); ``tests/signal/test_rhythm.py`` checks it against neurokit2's."""
+    from .filters import StreamingFilter, design
 
     fs_i = int(round(fs))
     coef = _CLEAN_CACHE.get(fs_i)
     if coef is None:
-        sos = butter(5, 0.5, btype="highpass", output="sos", fs=fs_i)
+        sos = design("highpass", fs_i, cutoff_hz=0.5, order=5)
         box = np.ones(int(fs_i / 50)) if fs_i >= 100 else np.ones(2)
-        coef = _CLEAN_CACHE[fs_i] = (sos, box)
-    sos, box = coef
-    y = sosfiltfilt(sos, np.asarray(signal, dtype=np.float64))
-    return filtfilt(box, [len(box)], y, method="pad")
+        coef = _CLEAN_CACHE[fs_i] = (StreamingFilter(sos), sos, box / len(box))
+    filt, sos, h = coef
+    x = np.asarray(signal, dtype=np.float64)
+    return _filtfilt_fir(h, _sosfiltfilt(filt, sos, x))
+
+
+def _uniform_filter1d(x: np.ndarray, size: int) -> np.ndarray:
+    """scipy.ndimage.uniform_filter1d(x, size, mode="nearest") (its running sum, to rounding)."""
+    h = size // 2
+    ext = np.concatenate([np.full(h, x[0]), x, np.full(size - h, x[-1])])
+    d = ext[size:size + len(x) - 1] - ext[:len(x) - 1]
+    return np.cumsum(np.r_[np.cumsum(ext[:size])[-1], d]) / size
+
+
+def _most_prominent_peak(data: np.ndarray) -> int | None:
+    """Index of the local maximum of ``data`` with the largest prominence, as
+    ``scipy.signal.find_peaks(data, prominence=(None, None))`` + argmax finds it (plateaus:
+    their middle sample; the first of equal prominences)."""
+    n = len(data)
+    if n < 3:
+        return None
+    best, best_prom = None, -np.inf
+    i = 1
+    while i < n - 1:
+        if data[i - 1] < data[i]:
+            ahead = i + 1
+            while ahead < n - 1 and data[ahead] == data[i]:
+                ahead += 1
+            if data[ahead] < data[i]:
+                peak = (i + ahead - 1) // 2
+                v = data[peak]
+                j = peak
+                left_min = v
+                while j >= 0 and data[j] <= v:
+                    left_min = min(left_min, data[j])
+                    j -= 1
+                j = peak
+                right_min = v
+                while j < n and data[j] <= v:
+                    right_min = min(right_min, data[j])
+                    j += 1
+                prom = v - max(left_min, right_min)
+                if prom > best_prom:
+                    best, best_prom = peak, prom
+                i = ahead
+        i += 1
+    return best
+
+
+def findpeaks_neurokit(cleaned: np.ndarray, fs: float, smoothwindow: float = 0.1, avgwindow: float = 0.75,
+                       gradthreshweight: float = 1.5, minlenweight: float = 0.4, mindelay: float = 0.3
+                       ) -> np.ndarray:
+    """neurokit2's ``neurokit`` QRS detector (``ecg_findpeaks(method="neurokit")``) in numpy:
+    QRS complexes where the smoothed absolute gradient exceeds 1.5 x its 0.75-s average, the most
+    prominent maximum in each long-enough complex, at least ``mindelay`` s apart. Same
+    parameters; the tests check it finds neurokit2's peaks."""
+    grad = np.abs(np.gradient(cleaned))
+    smooth_kernel = int(np.rint(smoothwindow * fs))
+    avg_kernel = int(np.rint(avgwindow * fs))
+    if not 1 <= avg_kernel <= len(cleaned):
+        return np.zeros(0, dtype=np.int64)
+    smoothgrad = _uniform_filter1d(grad, smooth_kernel)
+    threshold = gradthreshweight * _uniform_filter1d(smoothgrad, avg_kernel)
+    mindelay = int(np.rint(fs * mindelay))
+    qrs = smoothgrad > threshold
+    beg = np.flatnonzero(~qrs[:-1] & qrs[1:])
+    end = np.flatnonzero(qrs[:-1] & ~qrs[1:])
+    if len(beg) == 0:
+        return np.zeros(0, dtype=np.int64)
+    end = end[end > beg[0]]
+    num = min(beg.size, end.size)
+    min_len = np.mean(end[:num] - beg[:num]) * minlenweight
+    peaks = [0]
+    for i in range(num):
+        b, e = beg[i], end[i]
+        if e - b < min_len:
+            continue
+        k = _most_prominent_peak(cleaned[b:e])
+        if k is not None and b + k - peaks[-1] > mindelay:
+            peaks.append(b + k)
+    return np.asarray(peaks[1:], dtype=np.int64)
 
 
 def detect_peaks(signal: np.ndarray, fs: float, method: str = DEFAULT_METHOD) -> tuple[np.ndarray, np.ndarray]:
-    """(cleaned signal, R-peak sample indices): :func:`ecg_clean`, then ``neurokit2.ecg_findpeaks``
-    with ``method`` (what ``neurokit2.ecg_peaks`` runs, without building its DataFrame)."""
-    nk = _nk()
+    """(cleaned signal, R-peak sample indices): :func:`ecg_clean`, then the ``method`` detector:
+    ``neurokit`` runs :func:`findpeaks_neurokit` (numpy), any other ``neurokit2.ecg_findpeaks``
+    (what ``neurokit2.ecg_peaks`` runs, without building its DataFrame; needs neurokit2)."""
     cleaned = ecg_clean(signal, fs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            info = nk.ecg_findpeaks(cleaned, sampling_rate=int(round(fs)), method=method)
-            peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
-        except Exception:  # noqa: BLE001 - third-party detectors raise anything on degenerate input
-            peaks = np.zeros(0, dtype=np.int64)
+    if method == "neurokit":
+        peaks = findpeaks_neurokit(cleaned, fs)
+    else:
+        nk = _nk()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                info = nk.ecg_findpeaks(cleaned, sampling_rate=int(round(fs)), method=method)
+                peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+            except Exception:  # noqa: BLE001 - third-party detectors raise anything on degenerate input
+                peaks = np.zeros(0, dtype=np.int64)
     peaks = peaks[(peaks >= 0) & (peaks < len(cleaned))]
     return cleaned, np.unique(peaks)
 
@@ -223,11 +373,18 @@ def analyze(x: np.ndarray, fs: float, leads, *, unusable=(), method: str = DEFAU
             sqi_method: str | None = DEFAULT_SQI) -> Rhythm:
     """Rhythm and SQI of one window ``x`` ``(leads, n)`` in mV at ``fs`` (the raw device-rate window)."""
     x = np.asarray(x)
+    leads = list(leads)
     i, reason = choose_lead(x, leads, unusable)
     if i is None:
         return Rhythm(reason=reason, sqi_method=sqi_method, sqi_reason=reason)
-    lead = list(leads)[i]
+    lead = leads[i]
     cleaned, peaks = detect_peaks(x[i], fs, method)
+    if len(peaks) < MIN_BEATS:  # the detector failed on this lead: one more usable lead
+        j, _ = choose_lead(x, leads, list(unusable) + [lead])
+        if j is not None:
+            c2, p2 = detect_peaks(x[j], fs, method)
+            if len(p2) >= MIN_BEATS:
+                lead, cleaned, peaks = leads[j], c2, p2
     out = Rhythm(n_beats=int(len(peaks)), lead=lead, sqi_method=sqi_method)
     if len(peaks) < MIN_BEATS:
         out.reason = f"{len(peaks)} beats found on lead {lead}; heart rate needs at least {MIN_BEATS}"

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..link.blocks import Gap, SampleBlock, Status, StatusKind
 from ..link.source import as_source
+from ..signal import rhythm as _rhythm
 from ..signal.leads import LEADS_12
 from ..signal.quality import QualitySettings, assess
 from .results import SUMMARY_KEYS, Finding
@@ -50,12 +51,14 @@ class Pipeline:
     (0: never; see windows.py); the gap is still reported and counted.
     sinks: :class:`tgll_edge.stream.Sink` objects (JSON lines, live view, CSV, a
     :class:`tgll_edge.stream.Recorder` ...); ``recorder`` is one more sink.
+    rhythm: heart rate, RR irregularity and the SQI per window (``tgll_edge.signal.rhythm``,
+    numpy; default on).
     """
 
     def __init__(self, source: Iterable, model=None, hop_s: float = 5.0, *, artifact: str | None = None,
                  threads: int = 1, quality: QualitySettings | None = None, duration_s: float | None = None,
                  max_bridge_ms: float = DEFAULT_MAX_BRIDGE_MS, sinks: Iterable[Sink] = (), recorder: Sink | None = None, on_window: Callable | None = None,
-                 on_gap: Callable | None = None, on_status: Callable | None = None):
+                 on_gap: Callable | None = None, on_status: Callable | None = None, rhythm: bool | None = None):
         if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             from ..runtime import load_model
             model = load_model(model, artifact=artifact, threads=threads)
@@ -64,6 +67,7 @@ class Pipeline:
         self.path = SignalPath(model.preprocessor, model.fs, model.n_times, hop_s, max_bridge_s=max_bridge_ms / 1000)
         self.hop_s = hop_s
         self.quality_settings = quality or QualitySettings()
+        self.rhythm = _rhythm.available() if rhythm is None else bool(rhythm)
         self.duration_s = duration_s
         self.sinks: list[Sink] = list(sinks) + ([recorder] if recorder is not None else [])
         if any(type(s).signal is not Sink.signal for s in self.sinks):
@@ -230,15 +234,22 @@ class Pipeline:
     def evaluate(self, windows: list[Window]) -> list[Finding]:
         """Quality-gate a batch of windows, run the model once on those that pass."""
         qs = self.quality_settings
+        rhythms = []
         for w in windows:
             w.quality = assess(w.raw, w.fs_in, LEADS_12, lead_off_counts=w.lead_off_counts,
                                channel_labels=w.channel_labels, processed=w.data, rail_mv=self.rail_mv,
                                settings=qs)
+            rh = None
+            if self.rhythm:  # on the raw device-rate window; leads the gate flagged are not used
+                q = w.quality
+                rh = _rhythm.analyze(w.raw, w.fs_in, LEADS_12, unusable=q.flat + q.saturated + q.nonfinite + q.lead_off)
+                w.quality.apply_sqi(rh.sqi, rh.sqi_method, qs)
+            rhythms.append(rh)
         keep = [w for w in windows if not w.quality.skipped]
         proba = self.model.predict_proba(np.stack([w.data for w in keep])) if keep else None
         findings, k = [], 0
         labels, thresholds = self.model.labels, self.model.thresholds
-        for w in windows:
+        for w, rh in zip(windows, rhythms):
             if w.quality.skipped:
                 probs, positive = {}, []
                 self.counts["skipped_windows"] += 1
@@ -249,7 +260,7 @@ class Pipeline:
                 positive = [lab for lab, v, t in zip(labels, p, thresholds) if v >= t]
             self.counts["windows"] += 1
             f = Finding(w.t_start, w.t_end, probs, positive, w.quality,
-                        (time.perf_counter() - w.arrival) * 1000.0, w.bridged_gaps, w.bridged_ms)
+                        (time.perf_counter() - w.arrival) * 1000.0, w.bridged_gaps, w.bridged_ms, rh)
             findings.append(f)
             if self.on_window is not None:
                 self.on_window(f)

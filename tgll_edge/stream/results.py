@@ -18,6 +18,8 @@ class Finding:
     labels: the labels at or above their card threshold; quality: the gate's verdict;
     latency_ms: from the arrival of the block completing the window to this result;
     bridged_gaps / bridged_ms: short link gaps inside the window filled by interpolation.
+    rhythm: heart rate, mean RR, RMSSD, RR CV, beats (``tgll_edge.signal.rhythm.Rhythm``), or
+    None when the pipeline runs without it; the SQI is in ``quality.sqi``.
     """
 
     t_start: float
@@ -28,17 +30,35 @@ class Finding:
     latency_ms: float
     bridged_gaps: int = 0
     bridged_ms: float = 0.0
+    rhythm: object | None = None
 
     @property
     def skipped(self) -> bool:
         return self.quality.skipped
+
+    @property
+    def heart_rate_bpm(self) -> float | None:
+        return None if self.rhythm is None else self.rhythm.heart_rate_bpm
+
+    def rhythm_json(self) -> dict:
+        """heart_rate_bpm, rr_ms, rmssd_ms, rr_cv, n_beats, rhythm_lead and, when there is no
+        heart rate, rhythm_reason."""
+        if self.rhythm is None:
+            return {"heart_rate_bpm": None, "rr_ms": None, "rmssd_ms": None, "rr_cv": None, "n_beats": None,
+                    "rhythm_lead": None, "rhythm_reason": "rhythm analysis off"}
+        d = self.rhythm.to_dict()
+        out = {k: d[k] for k in ("heart_rate_bpm", "rr_ms", "rmssd_ms", "rr_cv", "n_beats")}
+        out["rhythm_lead"] = d["lead"]
+        if d.get("reason"):
+            out["rhythm_reason"] = d["reason"]
+        return out
 
     def to_json(self) -> dict:
         return {"type": "window", "t_start": round(self.t_start, 6), "t_end": round(self.t_end, 6),
                 "probabilities": {k: float(v) for k, v in self.probabilities.items()},
                 "labels": list(self.labels), "quality": self.quality.to_dict(),
                 "latency_ms": round(self.latency_ms, 3), "bridged_gaps": int(self.bridged_gaps),
-                "bridged_ms": round(float(self.bridged_ms), 3)}
+                "bridged_ms": round(float(self.bridged_ms), 3), **self.rhythm_json()}
 
 
 def _jsonable(value):
