@@ -223,7 +223,7 @@ class EdfRecorder(Sink):
         self.equipment = "TGLL_Edge"
         self.file: EdfFile | None = None
         self.files: list[Path] = []
-        self.pending: list[np.ndarray] = []   # steps not yet in a record, (channels, k) each
+        self.pending: list[np.ndarray] = []   # mV not yet in a record, (channels, k) each
         self.n_pending = 0
         self.expected: int | None = None      # device index of the next sample
         self.tals: list[bytes] = []           # annotations waiting for a record
@@ -285,10 +285,8 @@ class EdfRecorder(Sink):
         if f is None:
             f = self._new_file(block)
         elif block.index > self.expected:  # a gap: 0 mV so that time stays exact
-            self._append(np.zeros((len(f.labels), block.index - self.expected), dtype=np.int32))
-        steps, bad = f.digital(block.data)
-        self.clipped += bad
-        self._append(steps)
+            self._append(np.zeros((len(f.labels), block.index - self.expected), dtype=np.float32))
+        self._append(np.array(block.data))  # mV; converted to integer steps a whole record at a time
         self.expected = block.index + block.n
 
     def __call__(self, result) -> None:
@@ -347,10 +345,10 @@ class EdfRecorder(Sink):
         onset = max(0.0, t_device - f.t0_device) if f is not None else 0.0
         self.tals.append(_tal(onset, duration, [text]))
 
-    def _append(self, steps: np.ndarray, final: bool = False) -> None:
+    def _append(self, mv: np.ndarray, final: bool = False) -> None:
         f = self.file
-        self.pending.append(steps)
-        self.n_pending += steps.shape[1]
+        self.pending.append(mv)
+        self.n_pending += mv.shape[1]
         if self.n_pending < f.spr * (1 if final else 2):
             return
         x = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
@@ -360,7 +358,9 @@ class EdfRecorder(Sink):
         if k <= 0:
             self.pending, self.n_pending = [x], x.shape[1]
             return
-        out = [f.encode(x[:, i * f.spr:(i + 1) * f.spr], self._take_tals(f)) for i in range(k)]
+        steps, bad = f.digital(x[:, :k * f.spr])
+        self.clipped += bad
+        out = [f.encode(steps[:, i * f.spr:(i + 1) * f.spr], self._take_tals(f)) for i in range(k)]
         rest = x[:, k * f.spr:]
         self.pending, self.n_pending = ([rest], rest.shape[1]) if rest.shape[1] else ([], 0)
         self.records += k
@@ -379,9 +379,9 @@ class EdfRecorder(Sink):
         if f is None:
             return
         pad = -self.n_pending % f.spr  # the last partial record, padded with 0 mV
-        self._append(np.zeros((len(f.labels), pad), dtype=np.int32), final=True)
+        self._append(np.zeros((len(f.labels), pad), dtype=np.float32), final=True)
         while self.tals:  # annotations still waiting: records of 0 mV carry them
-            self._append(np.zeros((len(f.labels), f.spr), dtype=np.int32), final=True)
+            self._append(np.zeros((len(f.labels), f.spr), dtype=np.float32), final=True)
         self._queue.put(("close", f, None))
         self.file = None
         self.pending, self.n_pending = [], 0
