@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default record: the bundled PTB-XL 500 Hz record, looped)")
     src.add_argument("--emulate-record", metavar="RECORD", default=None,
                      help="with --emulate: the WFDB record the emulator streams")
+    src.add_argument("--emulate-leads", metavar="LIST", default=None,
+                     help="with --emulate: a reduced device sending only these leads, e.g. I,II,V2 "
+                          "(tgll-emulate --leads)")
+    src.add_argument("--emulate-electrode-off", metavar="E:T0-T1,...", default=None,
+                     help="with --emulate: electrodes off for spans of device time, e.g. V3:20-40,LA:60-70 "
+                          "(tgll-emulate --electrode-off)")
     pace = p.add_argument_group("pace (--replay, --emulate)")
     pace.add_argument("--speed", type=float, default=None, metavar="N",
                       help="N times real time (default 1 = real time)")
@@ -119,6 +125,21 @@ def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> str:
         p.error("--speed applies to --replay and --emulate only")
     if a.emulate_record is not None and kind != "emulate":
         p.error("--emulate-record applies to --emulate only")
+    for opt in ("emulate_leads", "emulate_electrode_off"):
+        if getattr(a, opt) is not None and kind != "emulate":
+            p.error(f"--{opt.replace('_', '-')} applies to --emulate only")
+    if a.emulate_leads is not None:
+        from .emulate import _leads
+        try:
+            a.emulate_leads = _leads(a.emulate_leads)
+        except argparse.ArgumentTypeError as exc:
+            p.error(f"--emulate-leads: {exc}")
+    if a.emulate_electrode_off is not None:
+        from ..signal.electrodes import parse_electrode_off
+        try:
+            a.emulate_electrode_off = parse_electrode_off(a.emulate_electrode_off)
+        except ValueError as exc:
+            p.error(f"--emulate-electrode-off: {exc}")
     if a.baud is not None and (a.baud <= 0 or kind not in ("port", "cyton")):
         p.error("--baud must be positive and applies to --port and --cyton only")
     if a.threads < 1:
@@ -162,7 +183,8 @@ def make_source(kind: str, a: argparse.Namespace):
         return ReplaySource(a.replay, speed=speed)
     if kind == "emulate":
         from ..link.emulated import EmulatedSource
-        return EmulatedSource(record=a.emulate_record, speed=a.speed or 1.0)
+        return EmulatedSource(record=a.emulate_record, speed=a.speed or 1.0, leads=a.emulate_leads,
+                              electrode_off=a.emulate_electrode_off or ())
     raise AssertionError(kind)
 
 

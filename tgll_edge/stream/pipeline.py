@@ -27,6 +27,7 @@ import numpy as np
 
 from ..link.blocks import Gap, SampleBlock, Status, StatusKind
 from ..link.source import as_source
+from ..signal import electrodes as _electrodes
 from ..signal import rhythm as _rhythm
 from ..signal.leads import LEADS_12
 from ..signal.quality import QualitySettings, assess
@@ -64,7 +65,8 @@ class Pipeline:
             model = load_model(model, artifact=artifact, threads=threads)
         self.model = model
         self.source = as_source(source)
-        self.path = SignalPath(model.preprocessor, model.fs, model.n_times, hop_s, max_bridge_s=max_bridge_ms / 1000)
+        self.path = SignalPath(model.preprocessor, model.fs, model.n_times, hop_s, max_bridge_s=max_bridge_ms / 1000,
+                               subsets=getattr(model, "lead_set_aware", False))
         self.hop_s = hop_s
         self.quality_settings = quality or QualitySettings()
         self.rhythm = _rhythm.available() if rhythm is None else bool(rhythm)
@@ -231,25 +233,41 @@ class Pipeline:
         for sink in self.sinks:
             sink.signal(t_start, fs, data)
 
+    def _assess(self, w: Window, qs: QualitySettings):
+        """The quality gate; for a lead-set-aware model (issue 9) also the leads the window can use
+        (``tgll_edge.signal.electrodes``: flagged channels -> electrodes off -> leads lost): the
+        window is skipped only when too few are left. Returns (Quality, LeadUse or None)."""
+        if not getattr(self.model, "lead_set_aware", False):
+            return assess(w.raw, w.fs_in, LEADS_12, lead_off_counts=w.lead_off_counts,
+                          channel_labels=w.channel_labels, processed=w.data, rail_mv=self.rail_mv,
+                          settings=qs), None
+        present = w.present if w.present is not None else np.ones(12, dtype=bool)
+        names = [lead for lead, p in zip(LEADS_12, present) if p]
+        q = assess(w.raw[present], w.fs_in, names, lead_off_counts=w.lead_off_counts,
+                   channel_labels=w.channel_labels, processed=w.data[present], rail_mv=self.rail_mv, settings=qs)
+        return q, _electrodes.gate(q, w.channel_labels, self.model.min_leads)
+
     def evaluate(self, windows: list[Window]) -> list[Finding]:
         """Quality-gate a batch of windows, run the model once on those that pass."""
         qs = self.quality_settings
-        rhythms = []
+        rhythms, uses = [], []
         for w in windows:
-            w.quality = assess(w.raw, w.fs_in, LEADS_12, lead_off_counts=w.lead_off_counts,
-                               channel_labels=w.channel_labels, processed=w.data, rail_mv=self.rail_mv,
-                               settings=qs)
+            w.quality, use = self._assess(w, qs)
+            uses.append(use)
             rh = None
             if self.rhythm:  # on the raw device-rate window; leads the gate flagged are not used
                 q = w.quality
-                rh = _rhythm.analyze(w.raw, w.fs_in, LEADS_12, unusable=q.flat + q.saturated + q.nonfinite + q.lead_off)
+                rh = _rhythm.analyze(w.raw, w.fs_in, LEADS_12, unusable=q.flat + q.saturated + q.nonfinite + q.lead_off
+                                     + ([] if use is None else use.unusable + use.missing))
                 w.quality.apply_sqi(rh.sqi, rh.sqi_method, qs)
             rhythms.append(rh)
         keep = [w for w in windows if not w.quality.skipped]
-        proba = self.model.predict_proba(np.stack([w.data for w in keep])) if keep else None
+        masks = {} if uses[0] is None else \
+            {"lead_mask": np.stack([u.mask for w, u in zip(windows, uses) if not w.quality.skipped])} if keep else {}
+        proba = self.model.predict_proba(np.stack([w.data for w in keep]), **masks) if keep else None
         findings, k = [], 0
         labels, thresholds = self.model.labels, self.model.thresholds
-        for w, rh in zip(windows, rhythms):
+        for w, rh, use in zip(windows, rhythms, uses):
             if w.quality.skipped:
                 probs, positive = {}, []
                 self.counts["skipped_windows"] += 1
@@ -259,8 +277,12 @@ class Pipeline:
                 probs = dict(zip(labels, (float(v) for v in p)))
                 positive = [lab for lab, v, t in zip(labels, p, thresholds) if v >= t]
             self.counts["windows"] += 1
+            used = [] if w.quality.skipped else list(LEADS_12) if use is None else use.leads
+            set_name, set_auc = self.model.lead_set_auc(used) if hasattr(self.model, "lead_set_auc") else (None, None)
             f = Finding(w.t_start, w.t_end, probs, positive, w.quality,
-                        (time.perf_counter() - w.arrival) * 1000.0, w.bridged_gaps, w.bridged_ms, rh)
+                        (time.perf_counter() - w.arrival) * 1000.0, w.bridged_gaps, w.bridged_ms, rh,
+                        leads_used=used, lead_set=set_name, lead_set_auc=set_auc,
+                        electrodes_off=[] if use is None else list(use.electrodes_off))
             findings.append(f)
             if self.on_window is not None:
                 self.on_window(f)
