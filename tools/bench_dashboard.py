@@ -212,6 +212,16 @@ def _chromium_pids(root_pid: int) -> dict[int, str]:
     return out
 
 
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
 def page_cpu(seconds: float, hop: float) -> dict:
     from dashkit import Browser, require_browser
 
@@ -240,8 +250,16 @@ def page_cpu(seconds: float, hop: float) -> dict:
             return time.monotonic(), m, pids, cpu, _proc_cpu_s(proc.pid), b.js("return [tgll.frames, tgll.renders]")
 
         t0, m0, pids0, cpu0, gw0, fr0 = sample()
+        rss0 = _rss_mb(proc.pid)
+        # meanwhile, ten more clients connect and disconnect in a loop (curl, a few seconds each)
+        churn = subprocess.Popen(["bash", "-c", f"end=$((SECONDS+{int(seconds) - 5})); while [ $SECONDS -lt $end ]; "
+                                  f"do for i in $(seq 10); do timeout $((RANDOM % 3 + 1)) curl -sN '{url}events' "
+                                  "-o /dev/null & done; wait; done"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
         time.sleep(seconds)
+        churn.wait(timeout=60)
         t1, m1, pids1, cpu1, gw1, fr1 = sample()
+        rss1 = _rss_mb(proc.pid)
         wall = t1 - t0
         renderer = sum(cpu1[p] - cpu0.get(p, 0.0) for p, kind in pids1.items() if kind == "renderer")
         every = sum(cpu1[p] - cpu0.get(p, 0.0) for p in pids1)
@@ -251,6 +269,8 @@ def page_cpu(seconds: float, hop: float) -> dict:
                 "layout_duration_pct": 100.0 * (m1["LayoutDuration"] - m0["LayoutDuration"]) / wall,
                 "renderer_cpu_pct": 100.0 * renderer / wall, "all_chromium_cpu_pct": 100.0 * every / wall,
                 "gateway_cpu_pct": 100.0 * (gw1 - gw0) / wall,
+                "gateway_rss_mb_start": rss0, "gateway_rss_mb_end": rss1,
+                "churn_clients": "10 curl -N /events at a time, each 1-3 s, for the whole measurement",
                 "frames_per_s": (fr1[0] - fr0[0]) / wall, "renders_per_s": (fr1[1] - fr0[1]) / wall,
                 "js_heap_used_mb": m1.get("JSHeapUsedSize", 0) / 2 ** 20,
                 "page_command": "tgll-stream --emulate --hop 1 --quiet --serve 127.0.0.1:0 (real time), "
@@ -337,10 +357,14 @@ def main(argv=None) -> int:
             f"({pg['frames_per_s']:.1f} frames/s, {pg['renders_per_s']:.1f} redraws/s), % of one core:",
             "",
             "| renderer main thread busy (TaskDuration) | of it JS (ScriptDuration) | renderer process CPU | "
-            "all Chromium processes | the gateway (tgll-stream + emulator) | JS heap |",
-            "|---|---|---|---|---|---|",
+            "all Chromium processes | the gateway (tgll-stream + emulator) | gateway RSS start -> end | JS heap |",
+            "|---|---|---|---|---|---|---|",
             f"| {pg['task_duration_pct']:.1f}% | {pg['script_duration_pct']:.1f}% | {pg['renderer_cpu_pct']:.1f}% | "
-            f"{pg['all_chromium_cpu_pct']:.1f}% | {pg['gateway_cpu_pct']:.1f}% | {pg['js_heap_used_mb']:.1f} MB |",
+            f"{pg['all_chromium_cpu_pct']:.1f}% | {pg['gateway_cpu_pct']:.1f}% | {pg['gateway_rss_mb_start']:.0f} -> "
+            f"{pg['gateway_rss_mb_end']:.0f} MB | {pg['js_heap_used_mb']:.1f} MB |",
+            "",
+            "During the measurement ten more clients (`curl -N /events`, 1-3 s each) connected and disconnected "
+            "in a loop.",
             "",
         ]
     out.with_suffix(".md").write_text("\n".join(lines))
