@@ -6,8 +6,9 @@
 #                    queued only once runs/leadset-a.enabled exists
 #   (c) rn-SET-sN    resnet1d_wang trained on that lead set alone (--leads), 10 epochs;
 #                    rn-12-sN is also (d) (12-lead resnet, evaluated with zero-filled leads)
-# Order (the shared CPUs allow only a few runs): 12-lead resnet, (a) seed 0, the 2-/1-/3-lead
-# specialists, (a) seeds 1-2, the 6-/4-lead specialists, then seeds 1-2 of the 12-, 3-, 2-, 1-lead sets.
+# Order (the shared CPUs allow only a few runs): 12-lead resnet, (a) seed 0, the 2-lead and
+# lead-I specialists, (a) seed 1, lead II and 3-lead specialists, (a) seed 2, the 6-/4-lead
+# specialists, then seeds 1-2 of the 12-, 2-, 1- and 3-lead specialists.
 # Each (a) run is exported right after it (tgll-export --int8 --formats onnx -> runs/ls-tgll-sN/bundle,
 # the per-lead-set gate) before the next training starts.
 #   nohup tools/leadset_runs.sh [PTBXL_DIR] &      (logs: runs/NAME.log, runs/leadset_queue.log)
@@ -23,8 +24,8 @@ declare -A SETS=([12]="" [6]="I,II,III,aVR,aVL,aVF" [4]="I,II,III,V2" [3]="I,II,
 order() {
   local a=""; [ -e runs/leadset-a.enabled ] && a=1
   echo rn-12-s0; [ -n "$a" ] && echo ls-tgll-s0
-  for s in 2 I II 3; do echo rn-$s-s0; done
-  [ -n "$a" ] && echo ls-tgll-s1 ls-tgll-s2
+  echo rn-2-s0 rn-I-s0; [ -n "$a" ] && echo ls-tgll-s1
+  echo rn-II-s0 rn-3-s0; [ -n "$a" ] && echo ls-tgll-s2
   echo rn-6-s0 rn-4-s0
   for seed in 1 2; do for s in 12 2 I II 3; do echo rn-$s-s$seed; done; done
 }
