@@ -166,6 +166,110 @@ def peak_rss_of_cli(model_dir: Path, mv8: np.ndarray, fs: int, hop: float, artif
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# -- issue 9: electrodes off in the stream ---------------------------------------------------
+
+#: the scenarios over the looped record: (name, [(electrode, t0, t1) seconds], what it shows)
+def electrode_scenarios(seconds: float) -> list[tuple[str, list, str]]:
+    return [("clean", [], "no electrode off"),
+            ("V3 off, first half", [("V3", 0.0, seconds / 2)], f"V3 off 0-{seconds / 2:g} s"),
+            ("LA off 20 s", [("LA", 60.0, 80.0)], "LA off 60-80 s")]
+
+
+def encode_with_electrodes_off(mv8: np.ndarray, fs: int, schedule, spp: int = 40) -> bytes:
+    """As ``encode_stream``, with the electrode-off schedule applied as the emulator does
+    (tgll-emulate --electrode-off): the channels using an electrode that is off carry 0 and
+    their lead-off bits are set, by the firmware's rule."""
+    from tgll_edge.link.blocks import DeviceInfo
+    from tgll_edge.link.emulator import ADS1298_UV_PER_COUNT, to_counts
+    from tgll_edge.link.protocol import Data, encode_packet, int32_to_int24
+    from tgll_edge.signal.electrodes import channel_off_bits
+    from tgll_edge.signal.leads import LEADS_8
+
+    info = DeviceInfo(fs=fs, n_channels=8, uv_per_count=ADS1298_UV_PER_COUNT, lead_set=0, labels=LEADS_8,
+                      device_id="BENCH", firmware="bench")
+    counts = to_counts(mv8, ADS1298_UV_PER_COUNT).T.copy()  # (n, 8)
+    bits = np.zeros(counts.shape[0], dtype=np.uint32)
+    t = np.arange(counts.shape[0]) / fs
+    for electrode, t0, t1 in schedule:
+        on = (t >= t0) & (t < t1)
+        b = channel_off_bits(LEADS_8, [electrode])
+        bits[on] |= b
+        counts[np.ix_(np.flatnonzero(on), [c for c in range(8) if b >> c & 1])] = 0
+    out = bytearray(encode_packet(info, seq=0, sample_index=0))
+    for seq, a in enumerate(range(0, counts.shape[0] - spp + 1, spp), start=1):
+        off = int(np.bitwise_or.reduce(bits[a:a + spp]))
+        out += encode_packet(Data(8, spp, off, int32_to_int24(counts[a:a + spp])), seq=seq, sample_index=a)
+    return bytes(out)
+
+
+def measure_electrodes(model, mv8: np.ndarray, fs: int, hop: float, chunk: int) -> dict:
+    """Per scenario: windows, the share that still gets a finding, the leads used, the card's
+    fold-9 macro-AUC of the lead set used (mean over the windows with a finding: the expected
+    AUC cost against all 12 leads), and how far the probabilities moved from the clean run."""
+    from tgll_edge.stream import Pipeline
+
+    full_auc = model.lead_set_auc(model.leads)[1] if getattr(model, "lead_set_aware", False) else \
+        (model.card.get("reference") or {}).get("val_macro_auc")
+    out, clean = {}, None
+    for name, schedule, what in electrode_scenarios(mv8.shape[1] / fs):
+        found = []
+        src = BytesSource(encode_with_electrodes_off(mv8, fs, schedule), chunk)
+        pipe = Pipeline(src, model, hop_s=hop, on_window=found.append)
+        t0 = time.perf_counter()
+        pipe.run()
+        wall = time.perf_counter() - t0
+        scored = [f for f in found if not f.skipped]
+        probs = {round(f.t_start, 3): np.array([f.probabilities[k] for k in model.labels]) for f in scored}
+        aucs = [f.lead_set_auc if f.lead_set_auc is not None else (full_auc if len(f.leads_used or []) == 12
+                                                                   else None) for f in scored]
+        known = [a for a in aucs if a is not None]
+        n_leads: dict = {}
+        for f in scored:
+            n_leads[len(f.leads_used or [])] = n_leads.get(len(f.leads_used or []), 0) + 1
+        row = {"what": what, "windows": len(found), "with_finding": len(scored),
+               "share_with_finding": len(scored) / len(found) if found else 0.0,
+               "windows_by_leads_used": {str(k): v for k, v in sorted(n_leads.items(), reverse=True)},
+               "mean_lead_set_val_auc": float(np.mean(known)) if known else None,
+               "windows_without_known_auc": len(aucs) - len(known),
+               "expected_auc_cost_vs_12": (full_auc - float(np.mean(known))) if known and full_auc else None,
+               "x_real_time": mv8.shape[1] / fs / wall,
+               "skip_reasons": sorted({r for f in found if f.skipped for r in f.quality.reasons})[:5]}
+        if clean is None:
+            clean = probs
+        else:
+            d = [np.abs(p - clean[t]).max() for t, p in probs.items() if t in clean]
+            row["max_abs_prob_change_vs_clean"] = float(np.max(d)) if d else None
+            row["mean_abs_prob_change_vs_clean"] = float(np.mean(d)) if d else None
+        out[name] = row
+    out["_model"] = {"name": model.card["name"], "artifact": model.artifact,
+                     "lead_set_aware": bool(getattr(model, "lead_set_aware", False)), "val_auc_12": full_auc}
+    return out
+
+
+def electrodes_markdown(results: dict) -> str:
+    lines = ["", "## Electrodes off in the stream (issue 9)", "",
+             "The looped record encoded as device packets with an electrode-off schedule applied as "
+             "`tgll-emulate --electrode-off` does (channels using the electrode carry 0, lead-off bits by the "
+             "firmware's rule). AUC: the card's fold-9 macro-AUC of the lead set each scored window used "
+             "(for a 12-lead bundle, its 12-lead fold-9 AUC for every scored window: it always uses all 12 "
+             "leads, including a lead that is off for less than half the window).", "",
+             "| model | scenario | windows | with a finding | leads used (windows) | mean lead-set fold-9 AUC "
+             "| expected AUC cost | max abs prob change vs clean |", "|---|---|---|---|---|---|---|---|"]
+    for res in results.values():
+        m = res["_model"]
+        for name, r in res.items():
+            if name.startswith("_"):
+                continue
+            auc = "" if r["mean_lead_set_val_auc"] is None else f"{r['mean_lead_set_val_auc']:.4f}"
+            cost = "" if r["expected_auc_cost_vs_12"] is None else f"{r['expected_auc_cost_vs_12']:.4f}"
+            dp = r.get("max_abs_prob_change_vs_clean")
+            lu = ", ".join(f"{k}: {v}" for k, v in r["windows_by_leads_used"].items())
+            lines.append(f"| {m['name']} ({m['artifact']}) | {r['what']} | {r['windows']} | {r['with_finding']} "
+                         f"({100 * r['share_with_finding']:.1f}%) | {lu} | {auc} | {cost} | "
+                         f"{'' if dp is None else f'{dp:.3f}'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -180,6 +284,11 @@ def main(argv=None) -> int:
     p.add_argument("--sinks", action="store_true",
                    help="also measure with the MQTT, LSL and BDF+ sinks on, the MQTT queue's disk use per hour "
                         "and its backlog drain (tools/bench_uplink.py; needs the [mqtt,lsl] extras, mosquitto)")
+    p.add_argument("--electrodes", action="store_true",
+                   help="issue 9: also measure the record with V3 off for half of it and with LA off for 20 s: "
+                        "windows that still get a finding and the AUC cost, for this model and --leadset-model")
+    p.add_argument("--leadset-model", action="append", default=[], metavar="DIR",
+                   help="with --electrodes: a lead-set-aware bundle to measure too (repeatable)")
     a = p.parse_args(argv)
 
     if hasattr(os, "sched_setaffinity"):
@@ -215,6 +324,15 @@ def main(argv=None) -> int:
         from bench_uplink import measure
         res["sinks"] = measure(run_in_process, peak_rss_of_cli, model, model_dir, mv8, int(fs), a.hop, a.chunk,
                                a.artifact)
+    if a.electrodes:
+        res["electrodes"] = {model.card["name"]: measure_electrodes(model, mv8, int(fs), a.hop, a.chunk)}
+        for d in a.leadset_model:
+            ls = load_model(d, threads=1)
+            res["electrodes"][ls.card["name"]] = measure_electrodes(ls, mv8, int(fs), a.hop, a.chunk)
+            if ls.card["name"] != model.card["name"]:  # the speed targets with the lead-set bundle too
+                sp = run_in_process(ls, mv8, int(fs), a.hop, a.chunk)
+                sp.update(peak_rss_of_cli(Path(d), mv8, int(fs), a.hop, None))
+                res["electrodes"][ls.card["name"]]["_speed"] = sp
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
@@ -240,6 +358,14 @@ def main(argv=None) -> int:
     if a.sinks:
         from bench_uplink import markdown
         md += markdown(res["sinks"])
+    if a.electrodes:
+        md += electrodes_markdown(res["electrodes"])
+        for name, r in res["electrodes"].items():
+            sp = r.get("_speed")
+            if sp:
+                md += (f"\nSpeed with `{name}`: {sp['x_real_time']:.0f}x real time, median latency "
+                       f"{sp['median_latency_ms']:.2f} ms (p95 {sp['p95_latency_ms']:.2f}), peak RSS "
+                       f"{sp['peak_rss_mb']:.0f} MB.\n")
     out.with_suffix(".md").write_text(md)
     print(md)
     return 0
