@@ -28,8 +28,8 @@
 #   because nothing here execs another arm64 binary: roots are unpacked with
 #   dpkg-deb (debootstrap --foreign, no second stage, no maintainer scripts),
 #   the venv is made --without-pip and uses python3-pip from the root.
-# - Mounts: proc and a private devpts instance per root (tgll-stream --emulate
-#   needs a pty), unmounted on exit, error or Ctrl-C. Nothing outside WORK
+# - Mounts: proc, sysfs (read-only) and a private devpts instance per root
+#   (tgll-stream --emulate needs a pty), unmounted on exit, error or Ctrl-C. Nothing outside WORK
 #   (default /var/tmp/tgll-arm64) is written; roots and pip caches are kept
 #   there for reruns (rm -rf it to start over).
 set -euo pipefail
@@ -175,6 +175,9 @@ prepare_root() {
     fi
     install -D -m 755 "$QEMU" "$root/usr/local/bin/qemu-aarch64"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
+    # Debian's pip trusts the system CA bundle, which ca-certificates' maintainer
+    # script would build: use the host's.
+    install -D -m 644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
     mount_point "$root/proc"
     mount_point "$root/dev/pts"
     mkdir -p "$root/tmp" "$root/opt"
@@ -183,6 +186,10 @@ prepare_root() {
         [ -e "$root/dev/${dev%:*}" ] || mknod -m 666 "$root/dev/${dev%:*}" c 1 "${dev#*:}"
     done
     mount_in -t proc proc "$root/proc"
+    # onnxruntime's cpuinfo reads /sys/devices/system/cpu; without it MLAS
+    # falls back to kernels without the CPU's optional features (dot product).
+    mount_point "$root/sys"
+    mount_in -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
     mount_in -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$root/dev/pts"
     ln -sfn pts/ptmx "$root/dev/ptmx"
     rm -rf "$root/opt/data" "$root/opt/bundle" "$root/opt/dist"
