@@ -289,3 +289,18 @@ def test_emulate_cli_flags_are_checked():
     for bad in (["--leads", "I,X"], ["--electrode-off", "RL:1-2"]):
         with pytest.raises(SystemExit):
             build_parser().parse_args(bad)
+
+
+def test_csv_sink_leads_columns(ls_model, tmp_path):
+    import csv
+
+    from tgll_edge.stream.sinks import CsvSink
+
+    x = _ecg()
+    fs = _findings(ls_model, blocks(x, FS_IN, sizes=[40], lead_off=_bits(LEADS_8, ["V3"])))
+    sink = CsvSink(tmp_path / "w.csv", ls_model.labels, leads=True)
+    sink(fs[0])
+    sink.close()
+    rows = list(csv.DictReader(open(tmp_path / "w.csv")))
+    assert rows[0]["leads_used"] == ";".join(lead for lead in LEADS_12 if lead != "V3")
+    assert (rows[0]["lead_set"], rows[0]["lead_set_auc"], rows[0]["electrodes_off"]) == ("6", "0.9000", "V3")

@@ -209,7 +209,8 @@ def make_sinks(a: argparse.Namespace, model) -> list:
         if a.record and a.format in (None, "wfdb"):  # edf/bdf: tgll_edge.uplink.cli
             sinks.append(Recorder(a.record))
         if a.csv:
-            sinks.append(CsvSink(a.csv, model.labels, rhythm=True))
+            sinks.append(CsvSink(a.csv, model.labels, rhythm=True,
+                                 leads=getattr(model, "lead_set_aware", False)))
     except BaseException:
         for sink in sinks:
             sink.close()

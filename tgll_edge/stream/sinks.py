@@ -166,14 +166,18 @@ class CsvSink(Sink):
 
     RHYTHM_COLUMNS = ["heart_rate_bpm", "rr_ms", "rmssd_ms", "rr_cv", "n_beats", "sqi", "rhythm_reason"]
 
-    def __init__(self, path, labels, rhythm: bool = False):
+    def __init__(self, path, labels, rhythm: bool = False, leads: bool = False):
         self.labels = list(labels)
         self.rhythm = rhythm
+        self.leads = leads  # issue 9: LEADS_COLUMNS at the end (tgll-stream: with a lead-set-aware bundle)
         self.file = open(path, "w", newline="")
         self.writer = csv.writer(self.file)
         self.writer.writerow(["t_start", "t_end", "skipped", "quality_flags", "findings", "latency_ms"] + self.labels
-                             + (self.RHYTHM_COLUMNS if rhythm else []))
+                             + (self.RHYTHM_COLUMNS if rhythm else []) + (self.LEADS_COLUMNS if leads else []))
         self.file.flush()
+
+    #: issue 9: the leads used (';'-joined), the card's standard set in them and its fold-9 AUC
+    LEADS_COLUMNS = ["leads_used", "lead_set", "lead_set_auc", "electrodes_off"]
 
     def __call__(self, result) -> None:
         if not isinstance(result, Finding):
@@ -186,8 +190,16 @@ class CsvSink(Sink):
                 ["" if result.quality.sqi is None else f"{result.quality.sqi:.4f}", r.get("rhythm_reason", "")]
         self.writer.writerow([f"{result.t_start:.3f}", f"{result.t_end:.3f}", int(result.skipped),
                               ";".join(result.quality.flags), ";".join(result.labels),
-                              f"{result.latency_ms:.3f}"] + probs + extra)
+                              f"{result.latency_ms:.3f}"] + probs + extra
+                             + (self._leads_row(result) if self.leads else []))
         self.file.flush()
+
+    @staticmethod
+    def _leads_row(result) -> list:
+        used = getattr(result, "leads_used", None)
+        auc = getattr(result, "lead_set_auc", None)
+        return ["" if used is None else ";".join(used), getattr(result, "lead_set", None) or "",
+                "" if auc is None else f"{auc:.4f}", ";".join(getattr(result, "electrodes_off", None) or [])]
 
     def close(self) -> None:
         self.file.close()
