@@ -157,9 +157,39 @@ def test_electrode_off_for_part_of_a_window_masks_the_lead_for_that_window(ls_mo
     bl = [SampleBlock(b.index, b.fs, b.data, b.labels, _bits(LEADS_8, ["V3"]) if 12 * FS_IN <= b.index < 13 * FS_IN
                       else 0) for b in bl]
     fs = _findings(ls_model, bl)
-    for f in fs:
-        covers = f.t_start < 13 and f.t_end > 12
+    from tgll_edge.stream.pipeline import LEAD_OFF_HOLD_S
+    for f in fs:  # ... and for LEAD_OFF_HOLD_S after, while the filters settle from the electrode's step
+        covers = f.t_start < 13 + LEAD_OFF_HOLD_S and f.t_end > 12
         assert ("V3" not in f.leads_used) == covers, (f.t_start, f.leads_used)
+    assert any("V3" in f.leads_used for f in fs) and any("V3" not in f.leads_used for f in fs)
+
+
+def test_lead_off_hold_does_not_depend_on_block_sizes():
+    from tgll_edge.stream.windows import SignalPath
+
+    x = _ecg(40)
+    off = np.zeros(x.shape[1], dtype=np.uint32)
+    off[int(12.3 * FS_IN):int(13.1 * FS_IN)] = 1 << 4      # V3
+    off[int(20.0 * FS_IN):int(20.01 * FS_IN)] = 1 << 0     # I, 10 ms
+
+    def counts(sizes, seed=0):
+        from tgll_edge.signal.preprocess import Preprocessor
+        rng = np.random.default_rng(seed)
+        path = SignalPath(lambda fs: Preprocessor({"fs": 100, "steps": []}, fs), 100, 1000, 1.0,
+                          subsets=True, lead_off_hold_s=4.0)
+        out, a = [], 0
+        while a < x.shape[1]:
+            n = sizes or int(rng.integers(1, 200))
+            n = min(n, x.shape[1] - a)
+            # a block's bit is the OR over its samples, as a DATA packet's: cut at the changes
+            cut = a + 1 + int(np.flatnonzero(np.diff(off[a:a + n]) != 0)[0]) if np.any(np.diff(off[a:a + n])) else a + n
+            out += path.push(SampleBlock(a, FS_IN, x[:, a:cut], LEADS_8, int(off[a])))
+            a = cut
+        return np.array([w.lead_off_counts for w in out])
+
+    whole, pieces = counts(x.shape[1]), counts(None)
+    np.testing.assert_array_equal(whole, pieces)
+    assert whole[:, 4].any() and whole[:, 0].any()
 
 
 def test_flat_and_nan_leads_go_through_the_gate_not_the_window(ls_model):

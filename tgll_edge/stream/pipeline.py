@@ -38,6 +38,9 @@ from .windows import SignalPath, Window
 INT24_FULL_SCALE = 2 ** 23 - 1
 #: the longest link gap bridged by default (chosen on fold 9: see the README, "Lossy links")
 DEFAULT_MAX_BRIDGE_MS = 100.0
+#: a lead-set-aware model (issue 9) also leaves a lead out for this long after its electrode is
+#: back: the step it makes takes the card's 0.5 Hz high-pass ~4 s to settle (windows.py)
+LEAD_OFF_HOLD_S = 4.0
 
 
 class Pipeline:
@@ -66,7 +69,8 @@ class Pipeline:
         self.model = model
         self.source = as_source(source)
         self.path = SignalPath(model.preprocessor, model.fs, model.n_times, hop_s, max_bridge_s=max_bridge_ms / 1000,
-                               subsets=getattr(model, "lead_set_aware", False))
+                               subsets=getattr(model, "lead_set_aware", False),
+                               lead_off_hold_s=LEAD_OFF_HOLD_S if getattr(model, "lead_set_aware", False) else 0.0)
         self.hop_s = hop_s
         self.quality_settings = quality or QualitySettings()
         self.rhythm = _rhythm.available() if rhythm is None else bool(rhythm)

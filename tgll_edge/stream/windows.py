@@ -74,11 +74,17 @@ class SignalPath:
     on_signal: Callable[[float, float, np.ndarray], None] | None = None
 
     def __init__(self, preprocessor_factory, fs: float, n_times: int, hop_s: float = 5.0,
-                 max_bridge_s: float = 0.0, subsets: bool = False):
+                 max_bridge_s: float = 0.0, subsets: bool = False, lead_off_hold_s: float = 0.0):
         # subsets: accept a device that gives only some of the 12 leads (PROTOCOL.md lead_set 255,
         # labels such as I,II,V2): its missing leads are 0 and marked in Window.present; False:
         # such a device is refused with the error naming what is missing (a 12-lead model's need)
         self.subsets = bool(subsets)
+        # lead_off_hold_s: a channel's lead-off bit is held this long after it clears (the filters
+        # settle from the step an electrode makes when it comes back: 4 s takes a 300 mV step of
+        # the card's 0.5 Hz high-pass below 0.06 mV); 0: the bits as the device sent them
+        if not lead_off_hold_s >= 0:
+            raise ValueError(f"lead_off_hold_s must be >= 0; got {lead_off_hold_s}")
+        self.lead_off_hold_s = float(lead_off_hold_s)
         if not max_bridge_s >= 0:
             raise ValueError(f"max_bridge_s must be >= 0; got {max_bridge_s}")
         self.max_bridge_s = float(max_bridge_s)
@@ -138,6 +144,7 @@ class SignalPath:
         self.n_out = 0    # output samples of this run
         self.next_end = self.n_times
         self.bridges: list[tuple[int, int]] = []  # [first, end) input samples of this run that were filled
+        self._off_until: dict[int, int] = {}      # channel -> input sample of this run its held bit ends at
         self._bridge: Gap | None = None           # a gap waiting for the block after it
         self._last_x12: np.ndarray | None = None  # the run's last input sample (12 leads)
 
@@ -208,12 +215,31 @@ class SignalPath:
                 x12[j] = full[j]
         return x12
 
+    def _hold_lead_off(self, lo: np.ndarray, bits: int, n: int) -> np.ndarray:
+        """Per sample of this chunk, also the bits of channels that were off less than
+        ``lead_off_hold_s`` ago (same result whatever the block sizes)."""
+        idx = self.n_in + np.arange(n)
+        for c, until in list(self._off_until.items()):
+            if until <= self.n_in:
+                del self._off_until[c]
+            elif not bits >> c & 1:
+                lo[idx < until] |= np.uint32(1 << c)
+        hold = int(round(self.lead_off_hold_s * self.fs_in))
+        for c in range(self.n_channels):
+            if bits >> c & 1:
+                self._off_until[c] = self.n_in + n + hold
+        return lo
+
     def _push_chunk(self, x12: np.ndarray, block: SampleBlock, arrival: float, out: list,
                     lead_off: int | None = None) -> None:
         n = x12.shape[1]
         y = self.pre.process(x12)
         self.raw_ring.extend(x12.astype(np.float32, copy=False))
-        self.lo_ring.extend(np.full(n, block.lead_off if lead_off is None else lead_off, dtype=np.uint32))
+        bits = block.lead_off if lead_off is None else lead_off
+        lo = np.full(n, bits, dtype=np.uint32)
+        if self.lead_off_hold_s > 0 and (bits or self._off_until):
+            lo = self._hold_lead_off(lo, bits, n)
+        self.lo_ring.extend(lo)
         self.n_in += n
         m = y.shape[1]
         if self.on_signal is not None and m:
