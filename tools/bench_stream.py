@@ -102,13 +102,13 @@ class BytesSource:
             yield from events
 
 
-def run_in_process(model, mv8: np.ndarray, fs: int, hop: float, chunk: int, sinks=()) -> dict:
+def run_in_process(model, mv8: np.ndarray, fs: int, hop: float, chunk: int, sinks=(), rhythm: bool = True) -> dict:
     from tgll_edge.stream import Pipeline
 
     wire, _ = encode_stream(mv8, fs)
     src = BytesSource(wire, chunk)
     ready: list[tuple[float, float]] = []  # (t_end, perf_counter when the finding was ready)
-    pipe = Pipeline(src, model, hop_s=hop, sinks=list(sinks),
+    pipe = Pipeline(src, model, hop_s=hop, sinks=list(sinks), rhythm=rhythm,
                     on_window=lambda f: ready.append((f.t_end, time.perf_counter())))
     t0 = time.perf_counter()
     pipe.run()
@@ -134,6 +134,20 @@ def run_in_process(model, mv8: np.ndarray, fs: int, hop: float, chunk: int, sink
 _LAUNCHER = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[2:]); "
              "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
              "sys.exit(rc)")
+
+
+def rhythm_step_ms(mv8: np.ndarray, fs: int, n: int = 200) -> dict:
+    """CPU time of the rhythm + SQI step (tgll_edge.signal.rhythm.analyze) on n 10-s raw windows."""
+    from tgll_edge.signal import LEADS_12, derive_12, rhythm
+
+    x12 = derive_12(mv8[:, : int(fs * (10 + n))])
+    t = []
+    for i in range(n):
+        w = x12[:, i * fs: i * fs + 10 * fs]
+        t0 = time.process_time()
+        rhythm.analyze(w, fs, LEADS_12)
+        t.append((time.process_time() - t0) * 1000)
+    return {"rhythm_ms_median": float(np.median(t)), "rhythm_ms_p95": float(np.percentile(t, 95))}
 
 
 def peak_rss_of_cli(model_dir: Path, mv8: np.ndarray, fs: int, hop: float, artifact: str | None,
@@ -318,6 +332,8 @@ def main(argv=None) -> int:
           f"{fs:g} Hz, hop {a.hop:g} s, one core", flush=True)
 
     res = run_in_process(model, mv8, int(fs), a.hop, a.chunk)
+    res["without_rhythm"] = run_in_process(model, mv8, int(fs), a.hop, a.chunk, rhythm=False)
+    res.update(rhythm_step_ms(mv8, int(fs)))
     res.update(peak_rss_of_cli(model_dir, mv8, int(fs), a.hop, a.artifact))
     res.update({"model": model.card["name"], "artifact": model.artifact, "tiny_test_model": a.tiny,
                 "hop_s": a.hop, "device_fs": fs, "chunk_bytes": a.chunk, "record": DEFAULT_RECORD.name,
@@ -361,6 +377,10 @@ def main(argv=None) -> int:
         f"| peak RSS of `tgll-stream --replay --fast --json` | {res['peak_rss_mb']:.0f} MB | < 150 MB | "
         f"{ok('peak_rss_mb')} |",
         f"| windows | {res['windows']} ({res['skipped_windows']} skipped) | | |",
+        f"| rhythm + SQI step per window (median / p95 CPU) | {res['rhythm_ms_median']:.2f} / "
+        f"{res['rhythm_ms_p95']:.2f} ms | | |",
+        f"| without the rhythm step: x real time, median latency | {res['without_rhythm']['x_real_time']:.0f}x, "
+        f"{res['without_rhythm']['median_latency_ms']:.2f} ms | | |",
         "",
     ])
     if a.sinks:

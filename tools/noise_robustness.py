@@ -60,17 +60,20 @@ def conditions(types, snrs):
     return [("clean", None)] + [(k, s) for k in types for s in snrs]
 
 
-def run(model, data: Path, fold: int, types, snrs, seed: int, limit: int | None, sqi_method: str):
+def run(models, data: Path, fold: int, types, snrs, seed: int, limit: int | None, sqi_method: str):
+    """Distort each record once per condition and score it with every model in ``models``."""
+    model = models[0]
     rows, sets, labels = fold_records(data, model.card["task"], fold)
-    if labels != model.labels:
-        raise SystemExit(f"labels in {data} ({labels}) differ from the bundle's ({model.labels})")
+    for m in models:
+        if labels != m.labels:
+            raise SystemExit(f"labels in {data} ({labels}) differ from the bundle's ({m.labels})")
     if limit:
         rows, sets = rows[:limit], sets[:limit]
     Y = ptbxl.label_matrix(sets, labels)
     conds = conditions(types, snrs)
     nrec, ncond = len(rows), len(conds)
-    P = np.zeros((ncond, nrec, len(labels)), np.float32)
-    P_direct = np.zeros((nrec, len(labels)), np.float32)
+    P = np.zeros((len(models), ncond, nrec, len(labels)), np.float32)
+    P_direct = np.zeros((len(models), nrec, len(labels)), np.float32)
     kept = np.zeros((ncond, nrec), bool)
     snr_meas = np.full((ncond, nrec), np.nan)
     sqi = np.full((ncond, nrec), np.nan)
@@ -79,10 +82,11 @@ def run(model, data: Path, fold: int, types, snrs, seed: int, limit: int | None,
     for r, row in enumerate(tqdm(rows, desc=f"fold {fold}", unit="rec", file=sys.stderr)):
         x, fs, names = ptbxl.read_record(data, row["filename_lr"])
         x12 = to_12_leads(x, names)
-        P_direct[r] = model.predict_proba(model.preprocessor(fs).process(x12)[None, :, :model.n_times])[0]
+        for mi, m in enumerate(models):
+            P_direct[mi, r] = m.predict_proba(m.preprocessor(fs).process(x12)[None, :, :m.n_times])[0]
         up = int(round(DEVICE_FS / fs))
         x500 = resample_poly(x12, up, 1, axis=1) if up != 1 else x12
-        wins = np.zeros((ncond, len(LEADS_12), model.n_times), np.float32)
+        wins = np.zeros((len(models), ncond, len(LEADS_12), model.n_times), np.float32)
         for c, (kind, snr) in enumerate(conds):
             if kind == "clean":
                 xd = x500
@@ -96,8 +100,10 @@ def run(model, data: Path, fold: int, types, snrs, seed: int, limit: int | None,
             t_rhythm.append(time.perf_counter() - t0)
             sqi[c, r] = np.nan if rh.sqi is None else rh.sqi
             hr[c, r] = np.nan if rh.heart_rate_bpm is None else rh.heart_rate_bpm
-            wins[c] = model.preprocessor(DEVICE_FS).process(xd)[:, :model.n_times]
-        P[:, r] = model.predict_proba(wins)
+            for mi, m in enumerate(models):
+                wins[mi, c] = m.preprocessor(DEVICE_FS).process(xd)[:, :m.n_times]
+        for mi, m in enumerate(models):
+            P[mi, :, r] = m.predict_proba(wins[mi])
     return dict(rows=rows, labels=labels, Y=Y, conds=conds, P=P, P_direct=P_direct, kept=kept,
                 snr_meas=snr_meas, sqi=sqi, hr=hr, t_rhythm=np.array(t_rhythm))
 
@@ -196,7 +202,9 @@ def markdown(s) -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", help="bundle directory (default: the default bundle)")
+    ap.add_argument("--model", action="append", metavar="[NAME=]BUNDLE",
+                    help="bundle directory (default: the default bundle); repeat to score the same distorted "
+                         "records with several bundles (results per NAME, default the directory name)")
     ap.add_argument("--artifact", help="artifact (default: the card's)")
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ptb-xl"))
     ap.add_argument("--fold", type=int, default=10)
@@ -205,21 +213,28 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, help="first N records only (smoke runs)")
     ap.add_argument("--sqi", default=rhythm.DEFAULT_SQI, choices=rhythm.SQI_METHODS)
-    ap.add_argument("--name", default="default", help="results go to tools/results/noise_<name>_fold<F>.*")
+    ap.add_argument("--name", default="default", help="with one --model: results go to "
+                    "tools/results/noise_<name>_fold<F>.*")
     ap.add_argument("--out-dir", default=str(ROOT / "tools" / "results"))
     args = ap.parse_args(argv)
     args.command = "python tools/noise_robustness.py " + " ".join(argv)
     snrs = [int(s) if float(s).is_integer() else s for s in args.snr]
-    model = load_model(args.model, artifact=args.artifact)
-    res = run(model, Path(args.data), args.fold, args.types, snrs, args.seed, args.limit, args.sqi)
-    res["model"] = model
-    s = summarize(res, args)
-    out = Path(args.out_dir) / f"noise_{args.name}_fold{args.fold}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(s, indent=1))
-    md = markdown(s)
-    out.with_suffix(".md").write_text(md)
-    print(md)
+    specs = args.model or [None]
+    names, models = [], []
+    for spec in specs:
+        name, _, path = (spec or "").rpartition("=") if spec and "=" in spec else ("", "", spec)
+        names.append(name or (args.name if len(specs) == 1 else Path(path).name))
+        models.append(load_model(path or None, artifact=args.artifact))
+    res = run(models, Path(args.data), args.fold, args.types, snrs, args.seed, args.limit, args.sqi)
+    for mi, (name, model) in enumerate(zip(names, models)):
+        one = dict(res, model=model, P=res["P"][mi], P_direct=res["P_direct"][mi])
+        s = summarize(one, args)
+        out = Path(args.out_dir) / f"noise_{name}_fold{args.fold}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(s, indent=1))
+        md = markdown(s)
+        out.with_suffix(".md").write_text(md)
+        print(md)
     return 0
 
 
