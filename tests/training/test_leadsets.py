@@ -125,7 +125,7 @@ def test_train_run_with_lead_sets_and_with_a_lead_subset(tmp_path):
     assert set(rep["lead_sets"]) == set(STANDARD_SETS)
     cfg = json.loads((tmp_path / "ls" / "config.json").read_text())
     assert cfg["model"]["lead_sets"] is True and cfg["train"]["lead_sets"] is True
-    assert "val_macro_auc_by_lead_set" in rep["history"][0]
+    assert rep["history"][0]["val_selection"] == "standard lead sets mixed"
     fit_module.train_run(ds, "resnet1d_wang", tmp_path / "rn", model_kwargs={"width": 8}, epochs=1, batch_size=16,
                          threads=1, n_boot=20, progress=False, leads=["I", "II"])
     cfg = json.loads((tmp_path / "rn" / "config.json").read_text())
