@@ -2,6 +2,11 @@
 
     python tools/int8_by_cpu.py [--bundle models/tgllnet-edge-superdiagnostic]
                                 [--data ../shared/data/ptb-xl] [--extra NAME=FILE.onnx ...]
+    python tools/int8_by_cpu.py --save-windows w.npz   # dump the scaled fold-9/10 windows
+    python tools/int8_by_cpu.py --windows w.npz        # e.g. on a Pi: runtime install only
+
+Torch-free (numpy, scipy, onnxruntime, the runtime's backends); with --windows it
+needs no dataset reader either.
 
 For every int8 artifact of the bundle (and every --extra model file): fold-9
 and fold-10 macro-AUC, and against the bundle's onnx_fp32 run on the same
@@ -43,44 +48,111 @@ def qdq_reference(path: Path, x: np.ndarray, batch: int = 32) -> np.ndarray:
     return np.concatenate([sess.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
 
 
-def measure(bundle: Path, data_path: str | None, extra: dict[str, Path]) -> dict:
+def _score(y, p) -> float:
+    """Macro-AUC as tgll_edge.training.metrics (mean of the defined per-class AUCs, tied
+    scores at their average rank); numpy only, so it runs where scipy is not installed."""
+    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    aucs = []
+    for c in range(y.shape[1]):
+        pos = y[:, c] > 0.5
+        n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+        if not n_pos or not n_neg:
+            continue
+        v = p[:, c]
+        order = np.argsort(v, kind="mergesort")
+        sv = v[order]
+        first = np.r_[True, sv[1:] != sv[:-1]]
+        starts = np.r_[np.flatnonzero(first), len(sv)]
+        group = np.cumsum(first) - 1
+        ranks = np.empty(len(v))
+        ranks[order] = 0.5 * (starts[group] + 1 + starts[group + 1])
+        aucs.append((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(aucs))
+
+
+def flip_rate(p, p_ref, th) -> float:
+    """As tgll_edge.training.export.flip_rate (that module needs torch)."""
+    return float(np.mean((p >= th) != (p_ref >= th)))
+
+
+def evaluate(predict, ref: dict, w: dict, th) -> dict:
+    """The export gate's metrics (tgll_edge.training.export.evaluate, without per-class AUCs)."""
+    from tgll_edge.runtime import sigmoid
+    p_val, p_test = sigmoid(predict(w["x_val"])), sigmoid(predict(w["x_test"]))
+    val, test = _score(w["y_val"], p_val), _score(w["y_test"], p_test)
+    return {"val_max_abs_prob_diff": float(f"{np.abs(p_val - ref['p_val']).max():.3g}"),
+            "val_decision_flip_rate": round(flip_rate(p_val, ref["p_val"], th), 6),
+            "test_decision_flip_rate": round(flip_rate(p_test, ref["p_test"], th), 6),
+            "val_macro_auc": round(val, 6), "test_macro_auc": round(test, 6),
+            "max_abs_prob_diff": float(f"{max(np.abs(p_val - ref['p_val']).max(), np.abs(p_test - ref['p_test']).max()):.3g}"),
+            "val_auc_drop": round(ref["val_macro_auc"] - val, 6)}
+
+
+def backend_predict(path: Path, batch: int = 32):
+    from tgll_edge.backends import open_backend
+    backend = open_backend(path, threads=1)
+    return lambda x: np.concatenate([backend.run(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def load_windows(card: dict, data_path: str | None) -> dict:
+    """Scaled fold-9 and fold-10 windows and labels, read as tgll-export reads them."""
+    from tgll_edge.signal.scaler import StandardScaler
+    from tgll_edge.training.data import load_dataset
+
+    folds = card["provenance"]["folds"]
+    path = data_path or card["provenance"]["data"]["path"]
+    ds = load_dataset(path, card["task"], preprocessing=card["preprocessing"])
+    if list(ds.labels) != list(card["labels"]):
+        raise SystemExit(f"dataset labels {ds.labels} differ from the card's {card['labels']}")
+    scaler = StandardScaler.from_dict(card["scaler"])
+    f = np.asarray(ds.folds)
+    out = {}
+    for part, fold in (("val", folds["val"]), ("test", folds["test"])):
+        out[f"x_{part}"] = scaler.transform(ds.X[f == fold]).astype(np.float32)
+        out[f"y_{part}"] = np.asarray(ds.Y[f == fold], dtype=np.float32)
+    return out
+
+
+def measure(bundle: Path, data_path: str | None, extra: dict[str, Path], windows: str | None = None,
+            save_windows: str | None = None) -> dict:
     import onnxruntime as ort
 
     from tgll_edge.bundle import read_card, verify_artifact
     from tgll_edge.cpufamily import cpu_info
     from tgll_edge.runtime import sigmoid
-    from tgll_edge.training import export as E
+    from tgll_edge.training.protocol import MAX_AUC_DROP, MAX_FLIP_RATE
 
     card = read_card(bundle)
     labels = list(card["labels"])
     th = np.array([card["thresholds"][lab] for lab in labels], dtype=np.float64)
-    config = {"task": card["task"], "labels": labels, "scaler": card["scaler"],
-              "preprocessing": card["preprocessing"],
-              "data": {"path": data_path or card["provenance"]["data"]["path"],
-                       "val_fold": card["provenance"]["folds"]["val"],
-                       "test_fold": card["provenance"]["folds"]["test"],
-                       "train_folds": card["provenance"]["folds"]["train"]}}
-    data = E.load_eval_data(config, data_path, calib_windows=0)
+    w = dict(np.load(windows)) if windows else load_windows(card, data_path)
+    if save_windows:
+        np.savez_compressed(save_windows, **w)
     fp32 = verify_artifact(bundle, card, "onnx_fp32")
-    run = E.backend_predict(fp32)
-    ref = {"p_val": sigmoid(run(data.x_val)), "p_test": sigmoid(run(data.x_test))}
-    ref["val"] = E.score(data.y_val, ref["p_val"], labels)
-    ref["test"] = E.score(data.y_test, ref["p_test"], labels)
+    run = backend_predict(fp32)
+    ref = {"p_val": sigmoid(run(w["x_val"])), "p_test": sigmoid(run(w["x_test"]))}
+    ref["val_macro_auc"] = _score(w["y_val"], ref["p_val"])
+    ref["test_macro_auc"] = _score(w["y_test"], ref["p_test"])
     files = {k: verify_artifact(bundle, card, k) for k, a in card["artifacts"].items() if a["precision"] == "int8"}
     files.update(extra)
     out = {}
     for key, path in files.items():
-        m = E.evaluate(E.backend_predict(path), ref, data, labels, th)
-        m = {k: v for k, v in m.items() if "per_class" not in k}
-        m["passes_gate"] = bool(m["val_auc_drop"] <= E.MAX_AUC_DROP and m["val_decision_flip_rate"] <= E.MAX_FLIP_RATE)
+        if Path(path).suffix == ".tflite":
+            try:
+                from tgll_edge.backends.litert import interpreter_class
+                interpreter_class()
+            except ImportError:
+                print(f"{key}: skipped (no LiteRT interpreter installed)")
+                continue
+        m = evaluate(backend_predict(path), ref, w, th)
+        m["passes_gate"] = bool(m["val_auc_drop"] <= MAX_AUC_DROP and m["val_decision_flip_rate"] <= MAX_FLIP_RATE)
         if path.suffix == ".onnx":
-            fused = sigmoid(E.backend_predict(path)(data.x_val))
-            plain = sigmoid(qdq_reference(path, data.x_val))
+            fused = sigmoid(backend_predict(path)(w["x_val"]))
+            plain = sigmoid(qdq_reference(path, w["x_val"]))
             m["vs_qdq_reference"] = {"val_max_abs_prob_diff": float(f"{np.abs(fused - plain).max():.3g}"),
-                                     "val_decision_flip_rate": round(E.flip_rate(fused, plain, th), 6)}
+                                     "val_decision_flip_rate": round(flip_rate(fused, plain, th), 6)}
             # the unfused QDQ graph's own metrics: what exact (non-saturating) kernels give, up to rounding
-            q = E.evaluate(lambda x: qdq_reference(path, x), ref, data, labels, th)
-            m["qdq_reference_metrics"] = {k: v for k, v in q.items() if "per_class" not in k}
+            m["qdq_reference_metrics"] = evaluate(lambda x: qdq_reference(path, x), ref, w, th)
         out[key] = m
         print(f"{key}: fold-9 {m['val_macro_auc']:.4f} (drop {m['val_auc_drop']:+.4f}) fold-10 "
               f"{m['test_macro_auc']:.4f} flips {m['val_decision_flip_rate']:.2%} max|dp| "
@@ -88,10 +160,10 @@ def measure(bundle: Path, data_path: str | None, extra: dict[str, Path]) -> dict
               flush=True)
     return {"cpu": cpu_info(), "onnxruntime": ort.__version__, "bundle": str(bundle),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "windows": {"fold9": int(len(data.x_val)), "fold10": int(len(data.x_test))},
-            "reference": {"artifact": "onnx_fp32 on this CPU", "val_macro_auc": round(ref["val"]["macro_auc"], 6),
-                          "test_macro_auc": round(ref["test"]["macro_auc"], 6)},
-            "gate": {"max_auc_drop": E.MAX_AUC_DROP, "max_decision_flip_rate": E.MAX_FLIP_RATE},
+            "windows": {"fold9": int(len(w["x_val"])), "fold10": int(len(w["x_test"]))},
+            "reference": {"artifact": "onnx_fp32 on this CPU", "val_macro_auc": round(ref["val_macro_auc"], 6),
+                          "test_macro_auc": round(ref["test_macro_auc"], 6)},
+            "gate": {"max_auc_drop": MAX_AUC_DROP, "max_decision_flip_rate": MAX_FLIP_RATE},
             "artifacts": out}
 
 
@@ -126,12 +198,14 @@ def main(argv=None) -> int:
     ap.add_argument("--extra", action="append", default=[], help="NAME=FILE: another model file to measure")
     ap.add_argument("--out", default=str(REPO / "tools" / "results"), help="directory for int8_<family>.{json,md}")
     ap.add_argument("--suffix", default="", help="appended to the output file names")
+    ap.add_argument("--windows", help="NPZ of scaled windows (x_val, y_val, x_test, y_test) instead of --data")
+    ap.add_argument("--save-windows", help="also write the windows read from --data to this NPZ")
     args = ap.parse_args(argv)
     extra = {}
     for item in args.extra:
         name, _, file = item.partition("=")
         extra[name] = Path(file)
-    r = measure(Path(args.bundle), args.data, extra)
+    r = measure(Path(args.bundle), args.data, extra, args.windows, args.save_windows)
     command = "python tools/int8_by_cpu.py " + " ".join(sys.argv[1:] if argv is None else argv)
     r["command"] = command.strip()
     out = Path(args.out)
