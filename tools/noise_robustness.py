@@ -19,7 +19,9 @@ and mean per-window log loss by SQI class (does the SQI predict the model's
 errors). Fold 10 is the test fold: this tool only reports on it; choices
 (SQI method, which model ships) are made with ``--fold 9``.
 
-Writes tools/results/noise_<name>_fold<F>.{json,md} and prints the markdown.
+Writes tools/results/noise_<name>_fold<F>.{json,md} and prints the markdown;
+``--compare A.json B.json [OUT.md]`` puts several results side by side
+(default OUT: tools/results/noise_compare_fold<F>.md).
 """
 from __future__ import annotations
 
@@ -199,8 +201,41 @@ def markdown(s) -> str:
     return "\n".join(L) + "\n"
 
 
+def compare(paths, out: Path) -> str:
+    """Macro-AUC per noise type x SNR of several result files side by side (same fold)."""
+    res = [json.loads(Path(p).read_text()) for p in paths]
+    fold = res[0]["fold"]
+    if any(r["fold"] != fold for r in res):
+        raise SystemExit("--compare: results of different folds")
+    snrs = sorted({r["snr_db"] for r in res[0]["table"] if r["snr_db"] is not None}, reverse=True)
+    kinds = list(dict.fromkeys(r["noise"] for r in res[0]["table"][1:]))
+    f = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    L = [f"# Noise robustness, fold {fold}: " + " vs ".join(f"`{r['bundle']}`" for r in res), "",
+         "Macro-AUC (" + ", ".join(f"{i + 1}: {r['bundle_name']} from `{r['train_command']}`" for i, r in enumerate(res))
+         + "), clean through the same 500 Hz path:", "",
+         "| noise | " + " | ".join(["clean"] + [f"{s} dB" for s in snrs]) + " |",
+         "|---|" + "---|" * (len(snrs) + 1)]
+    for kind in kinds:
+        for i, r in enumerate(res):
+            by = {row["snr_db"]: row["macro_auc"] for row in r["table"] if row["noise"] == kind}
+            L.append(f"| {kind} ({i + 1}) | {f(r['table'][0]['macro_auc'])} | " + " | ".join(f(by.get(s)) for s in snrs) + " |")
+    L += ["", "Mean over the four noise types:", "", "| model | clean | " + " | ".join(f"{s} dB" for s in snrs) + " |",
+          "|---|" + "---|" * (len(snrs) + 1)]
+    for i, r in enumerate(res):
+        means = [np.mean([row["macro_auc"] for row in r["table"] if row["snr_db"] == s]) for s in snrs]
+        L.append(f"| ({i + 1}) {r['bundle']} | {f(r['table'][0]['macro_auc'])} | " + " | ".join(f(m) for m in means) + " |")
+    md = "\n".join(L) + "\n"
+    out.write_text(md)
+    return md
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--compare"]:
+        out = Path(argv[-1]) if argv[-1].endswith(".md") else None
+        paths = argv[1:-1] if out else argv[1:]
+        print(compare(paths, out or Path(paths[0]).with_name(f"noise_compare_{Path(paths[0]).stem.split('_')[-1]}.md")))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", action="append", metavar="[NAME=]BUNDLE",
                     help="bundle directory (default: the default bundle); repeat to score the same distorted "

@@ -63,21 +63,20 @@ def unit_noise(kind: str, n_leads: int, n: int, fs: float, rng: np.random.Genera
     nk = _nk()
     pad = 0.25  # seconds of margin each side for the resampler's edges
     m = int(np.ceil((n / fs + 2 * pad) * GEN_FS))
-    out = np.empty((n_leads, n))
-    for i in range(n_leads):
-        z = np.asarray(nk.signal_distort(np.zeros(m), sampling_rate=int(GEN_FS), random_state=int(rng.integers(2**31)),
-                                         silent=True, **_DISTORT_KW[kind]), dtype=np.float64)
+    z = np.empty((n_leads, m))
+    for i in range(n_leads):  # neurokit2 takes the Generator as it is (no reseeding per call)
+        z[i] = nk.signal_distort(np.zeros(m), sampling_rate=int(GEN_FS), random_state=rng, silent=True,
+                                 **_DISTORT_KW[kind])
         if kind == "powerline":  # one deterministic sine in neurokit2: give each lead its own phase
-            z = np.roll(z, int(rng.integers(int(GEN_FS / 50))))
-        y = _resample(z, GEN_FS, fs)
-        start = int(round(pad * fs))
-        y = y[start:start + n]
-        y = y - y.mean()
-        p = np.mean(y * y)
-        if not p > 0:
-            raise ValueError(f"{kind} noise came out empty at {fs:g} Hz")
-        out[i] = y / np.sqrt(p)
-    return out
+            z[i] = np.roll(z[i], int(rng.integers(int(GEN_FS / 50))))
+    y = _resample(z, GEN_FS, fs)  # all leads at once: one filter design
+    start = int(round(pad * fs))
+    y = y[:, start:start + n]
+    y = y - y.mean(axis=1, keepdims=True)
+    p = np.mean(y * y, axis=1)
+    if not np.all(p > 0):
+        raise ValueError(f"{kind} noise came out empty at {fs:g} Hz")
+    return y / np.sqrt(p)[:, None]
 
 
 def lead_power(x: np.ndarray) -> np.ndarray:
