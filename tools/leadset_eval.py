@@ -177,10 +177,16 @@ def main(argv=None) -> int:
         res["sets"][name] = row
         print(name, json.dumps({k: (v["mean"] if isinstance(v, dict) and "mean" in v else v)
                                 for k, v in row.items() if k != "leads"}), flush=True)
+    out = Path(args.out)
     if args.bench:
         res["bench"] = bench(Path(args.default_bundle), runs / "ls-tgll-s0/bundle", runs)
+        res["bench_command"] = res["command"]
         print(json.dumps(res["bench"], indent=1))
-    out = Path(args.out)
+    elif out.with_suffix(".json").exists():  # keep the last --bench measurement
+        old = json.loads(out.with_suffix(".json").read_text())
+        for key in ("bench", "bench_command"):
+            if key in old:
+                res[key] = old[key]
     out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(res))
     print(f"wrote {out}.json and {out}.md")
