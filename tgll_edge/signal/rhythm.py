@@ -138,6 +138,25 @@ def _odd_ext(x: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([2 * x[0] - x[n:0:-1], x, 2 * x[-1] - x[-2:-n - 2:-1]])
 
 
+_POW_CACHE: dict = {}
+
+
+def _state_powers(sec, k: int):
+    """P^j (j < k) as (k, 2, 2), and M[j, m] = P^(j-1-m) for m < j (else 0), (k, k, 2, 2)."""
+    key = (id(sec), k)
+    got = _POW_CACHE.get(key)
+    if got is None:
+        P = sec.PT[sec.L]
+        pw = np.empty((k + 1, 2, 2))
+        pw[0] = np.eye(2)
+        for j in range(1, k + 1):
+            pw[j] = pw[j - 1] @ P
+        lag = np.arange(k)[:, None] - 1 - np.arange(k)[None, :]
+        M = np.where((lag >= 0)[:, :, None, None], pw[np.clip(lag, 0, None)], 0.0)
+        got = _POW_CACHE[key] = (np.ascontiguousarray(pw[:k]), M)
+    return got
+
+
 def _sos_steady(sections, zi_unit: np.ndarray, x: np.ndarray) -> np.ndarray:
     """scipy.signal.sosfilt(sos, x, zi=sosfilt_zi(sos) * x[0]) for one 1-D signal, every block of
     ``L`` samples at once: per section, the zero-state responses of all blocks in one matrix
@@ -155,12 +174,9 @@ def _sos_steady(sections, zi_unit: np.ndarray, x: np.ndarray) -> np.ndarray:
         # (larger products start its thread pool: slower for sizes this small, and not one core)
         Y = np.concatenate([X[r:r + 16] @ sec.T for r in range(0, k, 16)])
         S_in = X @ sec.G  # each block's own contribution to the state after it
-        P = sec.PT[L]
-        starts = np.empty((k, 2))
-        st = zi[i]
-        for j in range(k):
-            starts[j] = st
-            st = st @ P + S_in[j]
+        Ppow, M = _state_powers(sec, k)
+        # state entering block j: zi P^j + sum_{m<j} S_in[m] P^(j-1-m) (the recursion s' = s P + S_in, unrolled)
+        starts = np.einsum("a,jab->jb", zi[i], Ppow) + np.einsum("ma,jmab->jb", S_in, M)
         v = (Y + starts @ sec.Z).ravel()
     return v[:n]
 
@@ -224,6 +240,20 @@ def _most_prominent_peak(data: np.ndarray) -> int | None:
     n = len(data)
     if n < 3:
         return None
+    d = np.diff(data)
+    if np.all(d != 0):  # no plateau: local maxima are strict, prominences from a few slices each
+        peaks = np.flatnonzero((d[:-1] > 0) & (d[1:] < 0)) + 1
+        best, best_prom = None, -np.inf
+        for pk in peaks:
+            v = data[pk]
+            higher_l = np.flatnonzero(data[:pk] > v)
+            higher_r = np.flatnonzero(data[pk + 1:] > v)
+            lo = higher_l[-1] + 1 if higher_l.size else 0
+            hi = pk + 1 + higher_r[0] if higher_r.size else n
+            prom = v - max(data[lo:pk + 1].min(), data[pk:hi].min())
+            if prom > best_prom:
+                best, best_prom = int(pk), prom
+        return best
     best, best_prom = None, -np.inf
     i = 1
     while i < n - 1:
