@@ -117,7 +117,7 @@ def test_stream_over_a_pty_equals_tgll_predict(bundle, tmp_path):
 
 def test_dropped_packets_give_exact_gap_counts(bundle):
     emu, pty = start_emulator("--no-loop", "--duration", "10", "--drop-packets", "every:37")
-    lines = stream(pty, bundle, "--hop", "5", until=lambda: emu.poll() is not None)
+    lines = stream(pty, bundle, "--hop", "5", "--max-bridge-ms", "0", until=lambda: emu.poll() is not None)
     summ = emulator_summary(emu)
     gaps = [ln for ln in lines if ln["type"] == "gap"]
     assert summ["dropped_packets"] > 5
@@ -125,8 +125,20 @@ def test_dropped_packets_give_exact_gap_counts(bundle):
     assert sum(g["missing_samples"] for g in gaps) == lines[-1]["missing_samples"] == \
         summ["dropped_samples"] - summ["trailing_lost_samples"]
     assert all(g["cause"] == "link" for g in gaps)
-    # no window spans a gap: every 10 s window needs 10 s without loss; drops every 0.74 s forbid any
+    # without bridging no window spans a gap: a 10 s window needs 10 s without loss; drops every 0.74 s
+    # forbid any
     assert lines[-1]["windows"] == 0
+
+
+def test_dropped_packets_are_bridged_into_windows_and_still_reported(bundle):
+    emu, pty = start_emulator("--no-loop", "--duration", "12", "--drop-packets", "every:37")
+    lines = stream(pty, bundle, "--hop", "1", until=lambda: emu.poll() is not None)
+    summ = emulator_summary(emu)
+    gaps = [ln for ln in lines if ln["type"] == "gap"]
+    windows = [ln for ln in lines if ln["type"] == "window"]
+    assert len(gaps) == lines[-1]["gaps"] == summ["lost_runs"] > 5  # every gap is still reported
+    assert windows and all(w["bridged_gaps"] >= 1 and w["bridged_ms"] == 20.0 * w["bridged_gaps"]
+                           for w in windows)  # 10 samples at 500 Hz per lost packet
 
 
 def test_reconnect_after_a_disconnect(bundle, tmp_path):

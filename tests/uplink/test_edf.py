@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import RECORD, gateway, need_module
+from uplinkkit import RECORD, gateway, need_module
 from streamkit import ListSource, synthetic_ecg, with_gaps
 
 from tgll_edge.link.replay import ReplaySource, read_record

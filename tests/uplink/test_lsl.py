@@ -7,7 +7,7 @@ import threading
 import time
 
 import numpy as np
-from conftest import RECORD, need_module
+from uplinkkit import RECORD, need_module
 
 from tgll_edge.link.replay import ReplaySource
 from tgll_edge.signal.leads import LEADS_12

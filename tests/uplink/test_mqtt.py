@@ -13,7 +13,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import PASSWORD, USER, Broker, Collector, LineReader, dedupe, gateway, need
+from uplinkkit import PASSWORD, USER, Broker, Collector, LineReader, dedupe, gateway, need
 
 PREFIX = "tgll-test"
 DEVICE = "dev-1"
@@ -120,7 +120,7 @@ def test_gateway_killed_while_broker_down_queue_drains_after_restart(broker, lon
 
 
 def test_wrong_credentials_clear_error(broker, tmp_path):
-    from conftest import RECORD
+    from uplinkkit import RECORD
     gw = gateway(["--replay", str(RECORD), "--fast", "--json", "--mqtt", broker.url],
                  env(tmp_path, TGLL_MQTT_PASSWORD="wrong"))
     out, err = gw.communicate(timeout=60)
@@ -167,7 +167,7 @@ def test_tls_with_password(tmp_path, long_record):
     (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
         "-extfile", "ext.cnf", "-out", "server.crt")
-    from conftest import mosquitto_bin, need_module
+    from uplinkkit import mosquitto_bin, need_module
     need("mosquitto", mosquitto_bin() is not None)
     need_module("paho.mqtt", "mqtt")
     b = Broker(tmp_path, tls={"ca": d / "ca.crt", "cert": d / "server.crt", "key": d / "server.key"})
@@ -200,7 +200,7 @@ def test_tls_with_password(tmp_path, long_record):
     (["--lsl", " "], "--lsl needs a stream name"),
 ])
 def test_bad_uplink_flags_exit_2(argv, message, tmp_path):
-    from conftest import RECORD
+    from uplinkkit import RECORD
     need_paho = __import__("importlib").util.find_spec("paho") is not None
     need("paho-mqtt", need_paho)
     gw = gateway(["--replay", str(RECORD), "--fast"] + argv, env(tmp_path))
