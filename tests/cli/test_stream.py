@@ -18,7 +18,8 @@ from tgll_edge.stream import Recorder
 
 WINDOW_KEYS = {"type", "t_start", "t_end", "probabilities", "labels", "quality", "latency_ms", "bridged_gaps",
                "bridged_ms"}
-WINDOW_KEYS |= {"leads_used", "lead_set", "lead_set_auc", "electrodes_off"}  # issue 9
+WINDOW_KEYS |= {"leads_used", "lead_set", "lead_set_auc", "electrodes_off"}  # lead sets
+WINDOW_KEYS |= {"heart_rate_bpm", "rr_ms", "rmssd_ms", "rr_cv", "n_beats", "rhythm_lead", "rhythm_reason"}  # rhythm
 GAP_KEYS = {"type", "t", "missing_samples", "cause"}
 SUMMARY_KEYS = {"type", "packets", "bytes", "crc_errors", "dropped_bytes", "gaps", "missing_samples",
                 "windows", "skipped_windows"}
