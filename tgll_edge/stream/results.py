@@ -48,16 +48,15 @@ class Finding:
         return None if self.rhythm is None else self.rhythm.heart_rate_bpm
 
     def rhythm_json(self) -> dict:
-        """heart_rate_bpm, rr_ms, rmssd_ms, rr_cv, n_beats, rhythm_lead and, when there is no
-        heart rate, rhythm_reason."""
+        """heart_rate_bpm, rr_ms, rmssd_ms, rr_cv, n_beats, rhythm_lead and rhythm_reason (why
+        there is no heart rate; null when there is one): the keys are always there."""
         if self.rhythm is None:
             return {"heart_rate_bpm": None, "rr_ms": None, "rmssd_ms": None, "rr_cv": None, "n_beats": None,
                     "rhythm_lead": None, "rhythm_reason": "rhythm analysis off"}
         d = self.rhythm.to_dict()
         out = {k: d[k] for k in ("heart_rate_bpm", "rr_ms", "rmssd_ms", "rr_cv", "n_beats")}
         out["rhythm_lead"] = d["lead"]
-        if d.get("reason"):
-            out["rhythm_reason"] = d["reason"]
+        out["rhythm_reason"] = d.get("reason") or None
         return out
 
     def to_json(self) -> dict:
