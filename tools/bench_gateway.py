@@ -3,8 +3,8 @@
     python tools/bench_gateway.py --devices 25 50 75 --seconds 60
 
 For each N: N ``tgll-emulate`` processes (the bundled PTB-XL record at 500 Hz, real
-time, 40 samples per packet) run on CPU 1; one ``tgll-gateway`` with N serial devices
-(onnx_int8, hop 5 s, JSON lines per device) runs on CPU 0 only. After ``--seconds``
+time, 40 samples per packet) run on one CPU; one ``tgll-gateway`` with N serial devices
+(onnx_int8, hop 5 s, JSON lines per device) runs on another CPU only. After ``--seconds``
 of wall time the gateway is stopped and each device's summary is read back.
 
 A device is kept in real time when the gateway read everything it sent: no gap of
@@ -52,15 +52,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_one(n: int, seconds: float, work: Path) -> dict:
-    emus = start_emulators(n, cpu=1)
+def run_one(n: int, seconds: float, work: Path, gateway_cpu: int, emulator_cpu: int) -> dict:
+    emus = start_emulators(n, cpu=emulator_cpu)
     out = work / f"n{n}"
     out.mkdir()
     cfg = ["[model]", 'artifact = "onnx_int8"', "[defaults]", "hop = 5"]
     for i, (_, pty) in enumerate(emus):
         cfg += ["[[device]]", f'name = "d{i:03d}"', f'port = "{pty}"', f'json = "{out / f"d{i:03d}.jsonl"}"']
     (work / f"n{n}.toml").write_text("\n".join(cfg) + "\n")
-    gw = subprocess.Popen([*taskset(0), str(BIN / "tgll-gateway"), "--config", str(work / f"n{n}.toml")],
+    gw = subprocess.Popen([*taskset(gateway_cpu), str(BIN / "tgll-gateway"), "--config", str(work / f"n{n}.toml")],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(10)  # start-up: model load, every device's START / INFO
@@ -91,11 +91,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--devices", type=int, nargs="+", default=[25, 50, 75])
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--gateway-cpu", type=int, default=0, help="the one CPU the gateway runs on (default 0)")
+    ap.add_argument("--emulator-cpu", type=int, default=1, help="the CPU the emulated devices run on (default 1)")
     args = ap.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for n in args.devices:
-            row = run_one(n, args.seconds, Path(d))
+            row = run_one(n, args.seconds, Path(d), args.gateway_cpu, args.emulator_cpu)
             print(json.dumps(row), flush=True)
             rows.append(row)
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
