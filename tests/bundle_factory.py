@@ -140,7 +140,7 @@ def replace_model_file(bundle: Path, source: Path, artifact: str = "onnx_fp32") 
     return bundle
 
 
-# -- issue 9: a lead-set-aware bundle (inputs x, lead_mask, cheb; card lead_graph, lead_sets) ------
+# -- a lead-set-aware bundle (inputs x, lead_mask, cheb; card lead_graph, lead_sets) ------
 
 #: the standard lead sets (PhysioNet/CinC 2021 and single leads), as the card lists them
 STANDARD_LEAD_SETS = {"12": LEADS_12, "6": ["I", "II", "III", "aVR", "aVL", "aVF"],
@@ -198,7 +198,7 @@ def make_leadset_onnx(path: Path, n_times: int, seed: int = 0, n_levels: int = 2
 
 
 def leadset_card_fields(seed: int = 0, n_levels: int = 2, k: int = 3, min_leads: int = 1) -> dict:
-    """The card fields of the bundle contract (issue 9) for ``make_leadset_onnx``'s weights."""
+    """The card fields of the bundle contract for ``make_leadset_onnx``'s weights."""
     w = leadset_weights(n_levels, k, seed)
     return {"lead_graph": {"adjacency": w["adjacency"].tolist(), "cheb_k": k},
             "inputs": ["x", "lead_mask", "cheb"], "min_leads": min_leads,

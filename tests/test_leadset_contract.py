@@ -1,4 +1,4 @@
-"""Issue 9: the runtime (load_model -> predict_proba with a lead mask) on a bundle written by the
+"""The runtime (load_model -> predict_proba with a lead mask) on a bundle written by the
 training side's exporter equals the torch model: the bundle contract, end to end."""
 import numpy as np
 import pytest

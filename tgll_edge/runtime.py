@@ -76,7 +76,7 @@ class Model:
         self.thresholds = np.array([card["thresholds"][lab] for lab in self.labels], dtype=np.float32)
         self.scaler = StandardScaler.from_dict(card["scaler"])
         self._output = card["output"]
-        # issue 9: a lead-set-aware bundle takes (x, lead_mask, cheb) and serves any subset of
+        # a lead-set-aware bundle takes (x, lead_mask, cheb) and serves any subset of
         # the leads; a bundle without card["lead_graph"] is a 12-lead model, as before
         graph = card.get("lead_graph")
         self.lead_set_aware = bool(graph) and "lead_mask" in (card.get("inputs") or [])

@@ -1,4 +1,4 @@
-"""Dashboard benchmark (issue 12): the stream targets with the dashboard serving two clients, and the
+"""Dashboard benchmark: the stream targets with the dashboard serving two clients, and the
 page's own CPU in headless Chromium.
 
     python tools/bench_dashboard.py                  # all three parts, ~2.5 min

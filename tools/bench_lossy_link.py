@@ -1,4 +1,4 @@
-"""Lossy-link benchmark (issue 10, section 2): findings and fold macro-AUC under packet loss.
+"""Lossy-link benchmark: findings and fold macro-AUC under packet loss.
 
     nice python tools/bench_lossy_link.py                  # choose on fold 9, report fold 10
     python tools/bench_lossy_link.py --sample9 50 --sample10 50   # a quick look (numbers not final)

@@ -1,4 +1,4 @@
-"""Streaming benchmark (issue 4 targets): the whole gateway path on ONE core.
+"""Streaming benchmark: the whole gateway path on ONE core.
 
     python tools/bench_stream.py                     # the default bundle
     python tools/bench_stream.py --model models/X    # another bundle
@@ -180,7 +180,7 @@ def peak_rss_of_cli(model_dir: Path, mv8: np.ndarray, fs: int, hop: float, artif
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-# -- issue 9: electrodes off in the stream ---------------------------------------------------
+# -- electrodes off in the stream ---------------------------------------------------
 
 #: the scenarios over the looped record: (name, [(electrode, t0, t1) seconds], what it shows)
 def electrode_scenarios(seconds: float) -> list[tuple[str, list, str]]:
@@ -266,7 +266,7 @@ def measure_electrodes(model, mv8: np.ndarray, fs: int, hop: float, chunk: int) 
 
 
 def electrodes_markdown(results: dict) -> str:
-    lines = ["", "## Electrodes off in the stream (issue 9)", "",
+    lines = ["", "## Electrodes off in the stream", "",
              "The looped record encoded as device packets with an electrode-off schedule applied as "
              "`tgll-emulate --electrode-off` does (channels using the electrode carry 0, lead-off bits by the "
              "firmware's rule). AUC: the card's fold-9 macro-AUC of the lead set each scored window used "
@@ -307,7 +307,7 @@ def main(argv=None) -> int:
                    help="also measure with the MQTT, LSL and BDF+ sinks on, the MQTT queue's disk use per hour "
                         "and its backlog drain (tools/bench_uplink.py; needs the [mqtt,lsl] extras, mosquitto)")
     p.add_argument("--electrodes", action="store_true",
-                   help="issue 9: also measure the record with V3 off for half of it and with LA off for 20 s: "
+                   help="also measure the record with V3 off for half of it and with LA off for 20 s: "
                         "windows that still get a finding and the AUC cost, for this model and --leadset-model")
     p.add_argument("--leadset-model", action="append", default=[], metavar="DIR",
                    help="with --electrodes: a lead-set-aware bundle to measure too (repeatable)")

@@ -1,4 +1,4 @@
-"""The uplink part of the streaming benchmark (issue 11): ``python tools/bench_stream.py --sinks``.
+"""The uplink part of the streaming benchmark: ``python tools/bench_stream.py --sinks``.
 
 What it adds to bench_stream's measurements (same looped record, same one core):
 
@@ -179,7 +179,7 @@ def measure(run_in_process, peak_rss_of_cli, model, model_dir, mv8, fs: int, hop
 
 
 def markdown(s: dict) -> str:
-    lines = ["", "## With the uplink sinks on (issue 11: MQTT + LSL + BDF+ recording)", "",
+    lines = ["", "## With the uplink sinks on (MQTT + LSL + BDF+ recording)", "",
              f"Broker: {s['broker']}. Machine load average (1 min) when this part started: "
              f"{s['load_average_1m_at_start']:.1f} on {s['cpu_count']} CPUs (other jobs share the machine).", "",
              "| measure | broker up | broker down (all queued) | target |", "|---|---|---|---|"]

@@ -1,4 +1,4 @@
-"""Noise robustness of a model bundle on PTB-XL (issue 14).
+"""Noise robustness of a model bundle on PTB-XL.
 
     python tools/noise_robustness.py [--model BUNDLE] [--fold 10] [--snr 24 12 6 0] [--name NAME]
 

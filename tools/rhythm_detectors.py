@@ -1,4 +1,4 @@
-"""Choose the R-peak detector and the SQI by measurement (issue 14).
+"""Choose the R-peak detector and the SQI by measurement.
 
     python tools/rhythm_detectors.py [--data ../shared/data/ptb-xl] [--seeds 3]
 
@@ -144,7 +144,7 @@ def fold9(data: Path, rng, limit: int | None, methods):
 
 
 def markdown(res) -> str:
-    L = ["# R-peak detector and SQI choice (issue 14)", "",
+    L = ["# R-peak detector and SQI choice", "",
          f"Command: `{res['command']}`; {res['date']}.", "",
          "## Simulated (ecg_simulate multileads, lead II, 45/75/120/170 bpm, "
          f"{res['seeds']} seeds each, 10-s windows)", "",

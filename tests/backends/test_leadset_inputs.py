@@ -1,4 +1,4 @@
-"""Issue 9: both backends feed a lead-set-aware model's named inputs (x, lead_mask, cheb)."""
+"""Both backends feed a lead-set-aware model's named inputs (x, lead_mask, cheb)."""
 import numpy as np
 import pytest
 

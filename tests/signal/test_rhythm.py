@@ -1,4 +1,4 @@
-"""Heart rate, RR irregularity and SQI per window (issue 14), and the noise they are measured under.
+"""Heart rate, RR irregularity and SQI per window, and the noise they are measured under.
 
 Ground truth: neurokit2.ecg_simulate at known rates (12 leads, 500 Hz), one with a
 dropped beat; a real PTB-XL fold-10 fixture record against a second detector; a

@@ -1,4 +1,4 @@
-"""Issue 9, runtime half: a lead-set-aware bundle served per window from the leads that are
+"""A lead-set-aware bundle served per window from the leads that are
 usable there (tiny torch-free bundle from bundle_factory.make_leadset_bundle)."""
 import json
 from pathlib import Path

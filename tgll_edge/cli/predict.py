@@ -12,7 +12,7 @@ for the first window of the record; with ``--all-windows`` every window
 probabilities are the maximum over its windows. A record that cannot be
 scored is reported on stderr and the exit status is 1; the others still print.
 
-With a lead-set-aware bundle (issue 9) a record may hold any subset of the leads
+With a lead-set-aware bundle a record may hold any subset of the leads
 (III, aVR, aVL, aVF derived where I and II are there; a lead holding NaN is left
 out), ``--leads I,II`` uses only those leads of each record (a lead a record lacks:
 exit status 2), and each line also gives ``leads_used``, ``lead_set`` and
@@ -49,7 +49,7 @@ class LeadsMissing(RecordError):
 
 
 def read_record_leads(path: Path, leads=None) -> tuple[np.ndarray, float, np.ndarray]:
-    """For a lead-set-aware bundle (issue 9): (12, n) mV with the leads the record lacks (and those
+    """For a lead-set-aware bundle: (12, n) mV with the leads the record lacks (and those
     left out by ``leads``, and any holding NaN) set to 0, the record's fs, and the (12,) mask of
     the leads to use. III/aVR/aVL/aVF are derived from I and II where the record lacks them."""
     x, fs, labels = wfdbio.read_record(path)
@@ -108,7 +108,7 @@ def predict_record(model: Model, path: Path, all_windows: bool = False, hop_s: f
 
     probs, labels = result(proba.max(axis=0))
     out = {"record": str(path), "probabilities": probs, "labels": labels}
-    if mask is not None:  # issue 9: which leads, and how far that lead set can be trusted (card, fold 9)
+    if mask is not None:  # which leads, and how far that lead set can be trusted (card, fold 9)
         used = [lead for lead, m in zip(LEADS_12, mask) if m]
         out["leads_used"] = used
         out["lead_set"], out["lead_set_auc"] = model.lead_set_auc(used)

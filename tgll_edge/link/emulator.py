@@ -209,7 +209,7 @@ class Emulator:
         self.transport = transport
         self.record_path = str(record or DEFAULT_RECORD)
         self.mv, self.record_fs = load_record(self.record_path)
-        # issue 9: ``leads`` (e.g. I,II,V2): a reduced device, INFO lead_set 255 with those labels
+        # ``leads`` (e.g. I,II,V2): a reduced device, INFO lead_set 255 with those labels
         # (taken from the record's 12 leads); ``electrode_off``: [(electrode, t0, t1)] in seconds
         # of device time, during which the channels that use the electrode carry 0 and their
         # lead-off bits are set, by the firmware's rule (signal/electrodes.channel_off_bits)

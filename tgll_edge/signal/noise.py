@@ -1,4 +1,4 @@
-"""Wearable-like noise at a controlled SNR, from neurokit2's distortion functions (issue 14).
+"""Wearable-like noise at a controlled SNR, from neurokit2's distortion functions.
 
 Four kinds, each made by ``neurokit2.signal_distort`` on a zero signal at
 ``GEN_FS`` (1 kHz, so that the broadband kinds are not limited by neurokit2's

@@ -31,7 +31,7 @@ class QualitySettings:
     saturated_fraction_severe: float = 0.05  # of a lead's samples
     flat_leads_severe: int = 3           # this many flat leads: the window is not an ECG
     lead_off_fraction_severe: float = 0.5    # of the window's samples, on any channel
-    min_sqi: float | None = None             # issue 14: windows whose SQI is below this (or has none) ...
+    min_sqi: float | None = None             # windows whose SQI is below this (or has none) ...
     low_sqi_skips: bool = False              # ... are marked "low_sqi"; skipped too when this is set
 
 

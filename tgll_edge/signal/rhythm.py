@@ -1,4 +1,4 @@
-"""Per-window heart rate, RR irregularity and a published signal-quality index (issue 14).
+"""Per-window heart rate, RR irregularity and a published signal-quality index.
 
 neurokit2's algorithms, chosen by measurement (``tools/rhythm_detectors.py``,
 ``tools/results/rhythm_detectors.md``):

@@ -38,7 +38,7 @@ from .windows import SignalPath, Window
 INT24_FULL_SCALE = 2 ** 23 - 1
 #: the longest link gap bridged by default (chosen on fold 9: see the README, "Lossy links")
 DEFAULT_MAX_BRIDGE_MS = 100.0
-#: a lead-set-aware model (issue 9) also leaves a lead out for this long after its electrode is
+#: a lead-set-aware model also leaves a lead out for this long after its electrode is
 #: back: the step it makes takes the card's 0.5 Hz high-pass ~4 s to settle (windows.py)
 LEAD_OFF_HOLD_S = 4.0
 
@@ -238,7 +238,7 @@ class Pipeline:
             sink.signal(t_start, fs, data)
 
     def _assess(self, w: Window, qs: QualitySettings):
-        """The quality gate; for a lead-set-aware model (issue 9) also the leads the window can use
+        """The quality gate; for a lead-set-aware model also the leads the window can use
         (``tgll_edge.signal.electrodes``: flagged channels -> electrodes off -> leads lost): the
         window is skipped only when too few are left. Returns (Quality, LeadUse or None)."""
         if not getattr(self.model, "lead_set_aware", False):

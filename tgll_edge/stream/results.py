@@ -31,7 +31,7 @@ class Finding:
     bridged_gaps: int = 0
     bridged_ms: float = 0.0
     rhythm: object | None = None
-    # issue 9: the leads the model used (LEADS_12 order; [] when skipped), the largest standard
+    # the leads the model used (LEADS_12 order; [] when skipped), the largest standard
     # lead set of the card contained in them and its fold-9 macro-AUC (None: the card lists no
     # lead sets, a 12-lead bundle), and the electrodes found off in the window
     leads_used: list | None = None
@@ -67,7 +67,7 @@ class Finding:
                 "bridged_ms": round(float(self.bridged_ms), 3), **self.rhythm_json(), **self.leads_json()}
 
     def leads_json(self) -> dict:
-        """leads_used, lead_set, lead_set_auc, electrodes_off (issue 9)."""
+        """leads_used, lead_set, lead_set_auc, electrodes_off."""
         return {"leads_used": None if self.leads_used is None else list(self.leads_used),
                 "lead_set": self.lead_set,
                 "lead_set_auc": None if self.lead_set_auc is None else round(float(self.lead_set_auc), 4),

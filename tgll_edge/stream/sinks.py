@@ -132,7 +132,7 @@ class LiveView(Sink):
 
     @staticmethod
     def leads_text(f: Finding) -> str:
-        """' | 11 leads (no V3; electrodes off: V3), set 6 AUC 0.900' (issue 9); '' for all 12
+        """' | 11 leads (no V3; electrodes off: V3), set 6 AUC 0.900'; '' for all 12
         leads from a 12-lead bundle."""
         used = getattr(f, "leads_used", None)
         auc = getattr(f, "lead_set_auc", None)
@@ -169,14 +169,14 @@ class CsvSink(Sink):
     def __init__(self, path, labels, rhythm: bool = False, leads: bool = False):
         self.labels = list(labels)
         self.rhythm = rhythm
-        self.leads = leads  # issue 9: LEADS_COLUMNS at the end (tgll-stream: with a lead-set-aware bundle)
+        self.leads = leads  # LEADS_COLUMNS at the end (tgll-stream: with a lead-set-aware bundle)
         self.file = open(path, "w", newline="")
         self.writer = csv.writer(self.file)
         self.writer.writerow(["t_start", "t_end", "skipped", "quality_flags", "findings", "latency_ms"] + self.labels
                              + (self.RHYTHM_COLUMNS if rhythm else []) + (self.LEADS_COLUMNS if leads else []))
         self.file.flush()
 
-    #: issue 9: the leads used (';'-joined), the card's standard set in them and its fold-9 AUC
+    #: the leads used (';'-joined), the card's standard set in them and its fold-9 AUC
     LEADS_COLUMNS = ["leads_used", "lead_set", "lead_set_auc", "electrodes_off"]
 
     def __call__(self, result) -> None:

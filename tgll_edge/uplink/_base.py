@@ -1,8 +1,8 @@
-"""What the uplink sinks share: the Sink base (issue 8's shape) and their errors."""
+"""What the uplink sinks share: the Sink base and their errors."""
 from __future__ import annotations
 
 from ..errors import TgllError
-from ..stream.sinks import Sink  # noqa: F401  (the pipeline's sink shape, issue 8)
+from ..stream.sinks import Sink  # noqa: F401  (the pipeline's sink shape)
 
 
 class UplinkError(TgllError, OSError):
