@@ -237,21 +237,17 @@ class DeviceRunner(threading.Thread):
             delay = min(delay * 2, self.config.restart_max_s)
 
     def _run_once(self) -> None:
-        from .cli.stream import make_source
-        from .stream import Pipeline, Recorder
+        from .cli.stream import file_sinks, flag_sinks, make_pipeline, make_source
 
         a = self.device.args
         sinks = [LogSink(self.device.name, self.log_lock)]
         if self.device.json is not None:
             self.device.json.parent.mkdir(parents=True, exist_ok=True)
             sinks.append(JsonLinesSink(open(self.device.json, "a"), owns_stream=True))
-        from .dashboard.cli import sinks_from_args as dashboard_sinks
-        from .uplink.cli import sinks_from_args as uplink_sinks
-        sinks += dashboard_sinks(a) + uplink_sinks(a)
-        if a.record and getattr(a, "format", None) in (None, "wfdb"):
-            sinks.append(Recorder(_fresh_dir(Path(a.record))))
+        sinks += file_sinks(a, self.model, record_dir=_fresh_dir(Path(a.record)) if a.record else None)
+        sinks += flag_sinks(a)
         source = make_source(self.device.kind, a)
-        self.pipe = Pipeline(source, self.model, hop_s=a.hop, max_bridge_ms=a.max_bridge_ms, sinks=sinks)
+        self.pipe = make_pipeline(a, source, self.model, sinks)
         if self.stopping.is_set():
             self.pipe.stop()
         for result in self.pipe:

@@ -202,12 +202,19 @@ def load_checked_model(p: argparse.ArgumentParser, a: argparse.Namespace):
 
 
 def make_sinks(a: argparse.Namespace, model) -> list:
-    """Where results go: stdout (JSON lines or the live view), then each output asked for."""
-    from ..stream import CsvSink, JsonLinesSink, LiveView, Recorder
-    sinks = [JsonLinesSink() if a.json else LiveView(quiet=a.quiet)]
+    """Where results go: stdout (JSON lines or the live view), then the files asked for."""
+    from ..stream import JsonLinesSink, LiveView
+    return [JsonLinesSink() if a.json else LiveView(quiet=a.quiet)] + file_sinks(a, model)
+
+
+def file_sinks(a: argparse.Namespace, model, record_dir=None) -> list:
+    """The WFDB recording (``record_dir`` or --record) and the CSV, opened now (errors name the path)."""
+    from ..stream import CsvSink, Recorder
+    sinks = []
     try:
-        if a.record and a.format in (None, "wfdb"):  # edf/bdf: tgll_edge.uplink.cli
-            sinks.append(Recorder(a.record))
+        record_dir = record_dir or a.record
+        if record_dir and a.format in (None, "wfdb"):  # edf/bdf: tgll_edge.uplink.cli
+            sinks.append(Recorder(record_dir))
         if a.csv:
             sinks.append(CsvSink(a.csv, model.labels, rhythm=True,
                                  leads=getattr(model, "lead_set_aware", False)))
@@ -216,6 +223,22 @@ def make_sinks(a: argparse.Namespace, model) -> list:
             sink.close()
         raise
     return sinks
+
+
+def flag_sinks(a: argparse.Namespace, p: argparse.ArgumentParser | None = None) -> list:
+    """The outputs flags turn on: the dashboard (listening from here on, so a busy address fails
+    before the stream starts) and the uplinks (MQTT, LSL, EDF/BDF). Bad flags exit 2 via ``p``."""
+    from ..dashboard.cli import sinks_from_args as dashboard_sinks
+    from ..uplink.cli import sinks_from_args as uplink_sinks
+    return dashboard_sinks(a, p) + uplink_sinks(a, p)
+
+
+def make_pipeline(a: argparse.Namespace, source, model, sinks: list):
+    """The pipeline the options describe (tgll-stream's, and each tgll-gateway device's)."""
+    from ..signal.quality import QualitySettings
+    from ..stream import Pipeline
+    return Pipeline(source, model, hop_s=a.hop, duration_s=a.duration, max_bridge_ms=a.max_bridge_ms, sinks=sinks,
+                    quality=QualitySettings(min_sqi=a.min_sqi, low_sqi_skips=a.skip_low_sqi))
 
 
 def announce(model, a: argparse.Namespace, kind: str) -> None:
@@ -261,10 +284,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     kind = check_args(p, a)
     model = load_checked_model(p, a)
-    from ..dashboard.cli import sinks_from_args as dashboard_sinks
-    dashboard = dashboard_sinks(a, p)  # listening now: a busy address exits 2 before the stream starts
-    from ..uplink.cli import sinks_from_args as uplink_sinks
-    dashboard += uplink_sinks(a, p)  # MQTT, LSL, EDF/BDF: bad flags exit 2 here
+    outputs = flag_sinks(a, p)
     try:
         source = make_source(kind, a)
     except ImportError as exc:
@@ -279,12 +299,7 @@ def main(argv=None) -> int:
         source.close()
         print(f"tgll-stream: {exc}", file=sys.stderr)
         return 1
-
-    from ..signal.quality import QualitySettings
-    from ..stream import Pipeline
-    pipe = Pipeline(source, model, hop_s=a.hop, duration_s=a.duration, max_bridge_ms=a.max_bridge_ms,
-                    sinks=sinks + dashboard,
-                    quality=QualitySettings(min_sqi=a.min_sqi, low_sqi_skips=a.skip_low_sqi))
+    pipe = make_pipeline(a, source, model, sinks + outputs)
     announce(model, a, kind)
     return run(pipe, a, kind)
 
