@@ -28,6 +28,8 @@ subprocess.run([sys.argv[1], "--emulate", "--duration", "20", "--speed", "10", "
 print(f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}")
 EOF
 )
+# offline prediction on a PTB-XL record works from this install (the package's own WFDB reader)
+"$work/v/bin/tgll-predict" "$here/tgll_edge/data/records/00001_hr" > /dev/null
 pkgs=$("$work/v/bin/pip" list --format=freeze | wc -l)
 row="| $label | $size_mb MB | $pkgs | $imp s | $rss MB | $(uname -m), $(date -u +%F) |"
 mkdir -p "$here/tools/results"
