@@ -5,6 +5,20 @@ import argparse
 import math
 
 
+def lead_list(text: str) -> tuple[str, ...]:
+    """Comma-separated lead names, each once (``I,II,V2``), canonicalised (``avr`` -> ``aVR``)."""
+    from ..signal.leads import canonical_lead
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        out = tuple(canonical_lead(n) for n in names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not out or len(set(out)) != len(out):
+        raise argparse.ArgumentTypeError(f"name each lead once, e.g. I,II,V2; got {text!r}")
+    return out
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0 (seconds, a speed): ``--hop 0``, ``-1``, ``nan`` and ``inf`` are refused."""
     try:

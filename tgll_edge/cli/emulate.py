@@ -16,6 +16,7 @@ import tempfile
 from ..errors import TgllError
 from ..link.emulator import SUPPORTED_RATES, Emulator, Faults, PtyTransport, SerialPortTransport
 from ..link.payloads import max_samples_per_packet
+from .args import lead_list
 from ..link.serial import DEFAULT_BAUD
 
 
@@ -102,23 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="electrodes off for spans of device time in seconds, e.g. V3:20-40,LA:60-70 "
                             "(RA, LA, LL, V1..V6): the channels using them carry 0 with their lead-off bits "
                             "set, by the firmware's rule (a V channel also when RA, LA or LL is off)")
-    sig.add_argument("--leads", type=_leads, metavar="LIST",
+    sig.add_argument("--leads", type=lead_list, metavar="LIST",
                      help="a reduced device sending only these leads, e.g. I,II,V2 (INFO lead_set 255 with "
                           "those labels; derived from the record's 12 leads); default the 8 ADS1298 channels")
     return p
-
-
-def _leads(text: str) -> tuple[str, ...]:
-    from ..signal.leads import canonical_lead
-
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    try:
-        out = tuple(canonical_lead(n) for n in names)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not out or len(set(out)) != len(out):
-        raise argparse.ArgumentTypeError(f"--leads must name each lead once, e.g. I,II,V2; got {text!r}")
-    return out
 
 
 def _electrode_off(text: str):

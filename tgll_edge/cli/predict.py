@@ -32,8 +32,8 @@ from ..link import wfdbio
 from ..link.wfdbio import find_records
 from ..runtime import Model, load_model
 from ..signal.electrodes import to_12_present
-from ..signal.leads import LEADS_12, canonical_lead, to_12_leads
-from .args import positive_float
+from ..signal.leads import LEADS_12, to_12_leads
+from .args import lead_list, positive_float
 
 def read_record(path: Path) -> tuple[np.ndarray, float]:
     """(12, n) in mV (LEADS_12 order) and the record's fs."""
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     ap.add_argument("--all-windows", action="store_true", help="score every window, not only the first")
     ap.add_argument("--hop", type=positive_float, metavar="S",
                     help="seconds between windows with --all-windows, > 0 (default: the window length)")
-    ap.add_argument("--leads", type=_lead_list, metavar="LIST",
+    ap.add_argument("--leads", type=lead_list, metavar="LIST",
                     help="use only these leads of each record, e.g. I,II (a lead-set-aware bundle); "
                          "a lead a record lacks: error, exit status 2")
     args = ap.parse_args(argv)
@@ -158,17 +158,6 @@ def main(argv=None) -> int:
                 msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
                 print(f"tgll-predict: error: {msg}", file=sys.stderr)
     return 2 if usage else 1 if failed else 0
-
-
-def _lead_list(text: str) -> tuple[str, ...]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    try:
-        out = tuple(canonical_lead(n) for n in names)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not out or len(set(out)) != len(out):
-        raise argparse.ArgumentTypeError(f"name each lead once, e.g. I,II; got {text!r}")
-    return out
 
 
 if __name__ == "__main__":

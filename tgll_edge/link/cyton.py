@@ -173,8 +173,6 @@ class CytonSource(TransportSource):
             self._receive()
 
     def _read(self) -> bytes:
-        if not self._port.is_open:
-            raise LinkError(f"serial port {self.port} is closed")
         return self._port.read()
 
     def _write(self, data: bytes) -> None:

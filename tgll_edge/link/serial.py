@@ -44,6 +44,8 @@ class SerialPort:
         """What has arrived: waits up to ``poll_s`` for the first byte, then takes the rest."""
         serial = _serial_module()
         ser = self._ser
+        if ser is None:
+            raise LinkError(f"serial port {self.port} is closed")
         try:
             data = ser.read(1)
             if data:
@@ -126,8 +128,6 @@ class SerialSource(LinkSource):
         self._port.open()
 
     def _read(self) -> bytes:
-        if not self._port.is_open:
-            raise LinkError(f"serial port {self.port} is closed")
         return self._port.read()
 
     def _write(self, data: bytes) -> None:
