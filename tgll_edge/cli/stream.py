@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Exactly one source: --port, --ble, --cyton, --replay or --emulate "
                "(--cyton PORT, or --cyton with --port PORT).\n"
-               "Times are device seconds since the stream started; gaps are reported, never bridged.")
+               "Times are device seconds since the stream started; every gap is reported, and a short "
+               "link gap (--max-bridge-ms) is bridged inside the window that spans it.")
     src = p.add_argument_group("source (exactly one)")
     src.add_argument("--port", metavar="DEV", help="serial port of a TGLL-protocol device (/dev/ttyUSB0, a pty)")
     src.add_argument("--baud", type=int, default=None, metavar="N",
