@@ -243,31 +243,7 @@ def test_tgll_stream_reads_the_c_firmware(host_binary, tmp_path):
     finally:
         host_err = _stop(proc)
     assert out.returncode == 0, out.stderr[-3000:] + host_err
-    lines = [json.loads(ln) for ln in out.stdout.splitlines() if ln.startswith("{")]
-    info = next(ln for ln in lines if ln["type"] == "status" and ln.get("kind") == "info")["detail"]
-    assert (info["device_id"], info["fs"], info["n_channels"], info["lead_set"]) == ("TGLL-HOST-SIM", fs, 8, 0)
-    assert info["uv_per_count"] == pytest.approx(UV_PER_COUNT, rel=1e-7)
-    summary = lines[-1]
-    assert summary["type"] == "summary"
-    assert (summary["gaps"], summary["missing_samples"], summary["crc_errors"], summary["dropped_bytes"]) == (0,) * 4
-    assert not [ln for ln in lines if ln["type"] == "gap"]
-    windows = [ln for ln in lines if ln["type"] == "window"]
-    assert [(w["t_start"], w["t_end"]) for w in windows] == [(0.0, 10.0), (2.0, 12.0)], out.stdout[-3000:]
-    assert all(w["quality"]["ok"] and not w["quality"]["lead_off"] for w in windows)
-
-    # The reference: the firmware loops the 2-s fixture, so the device's first 12 s are the
-    # counts tiled; as a WFDB record (digital = counts exactly) for tgll-predict.
-    wfdb = pytest.importorskip("wfdb")
-    counts = np.tile(record_counts(), (duration_s * fs // len(record_counts()), 1))
-    uv = info["uv_per_count"]  # the float32 the firmware sent, as the gateway used it
-    wfdb.wrsamp("fw12s", fs=fs, units=["mV"] * 8, sig_name=list(info["labels"]),
-                p_signal=counts * (uv / 1000.0), fmt=["32"] * 8, adc_gain=[1000.0 / uv] * 8,
-                baseline=[0] * 8, write_dir=str(tmp_path))
-    ref = _predict_all_windows(bundle, tmp_path / "fw12s", hop_s)
-    assert [r["start_s"] for r in ref] == [w["t_start"] for w in windows]
-    for w, r in zip(windows, ref):
-        assert set(w["probabilities"]) == set(r["probabilities"])
-        assert max(abs(w["probabilities"][k] - r["probabilities"][k]) for k in r["probabilities"]) < 1e-5
-        assert w["labels"] == r["labels"]
-    # the windows differ (so the comparison is not vacuous: a stale window would be caught)
-    assert windows[0]["probabilities"] != windows[1]["probabilities"]
+    from stream_check import assert_findings_equal_predict
+    windows = assert_findings_equal_predict(out.stdout, bundle, tmp_path, device_id="TGLL-HOST-SIM",
+                                            duration_s=duration_s, hop_s=hop_s, fs=fs, uv_per_count=UV_PER_COUNT)
+    assert [(w["t_start"], w["t_end"]) for w in windows] == [(0.0, 10.0), (2.0, 12.0)]

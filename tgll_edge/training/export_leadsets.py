@@ -31,6 +31,7 @@ from ..signal.leadgraph import graph_basis
 from . import export as ex
 from .leadsets import STANDARD_SETS, standard_masks
 from .protocol import MAX_AUC_DROP, MAX_FLIP_RATE
+from .quantize import CalibrationReader
 
 INPUTS = ("x", "lead_mask", "cheb")
 
@@ -156,22 +157,6 @@ def calibration_feeds(model, x_calib: np.ndarray) -> dict:
     return {"x": np.concatenate(xs).astype(np.float32), "lead_mask": np.concatenate(ms), "cheb": np.concatenate(cs)}
 
 
-class _Reader:
-    def __init__(self, feeds: dict, batch: int = 16):
-        n = len(feeds["x"])
-        self.batches = [{k: np.ascontiguousarray(v[i:i + batch]) for k, v in feeds.items()} for i in range(0, n, batch)]
-        self.pos = 0
-
-    def get_next(self):
-        if self.pos >= len(self.batches):
-            return None
-        self.pos += 1
-        return self.batches[self.pos - 1]
-
-    def rewind(self):
-        self.pos = 0
-
-
 def quantize_onnx(fp32: Path, out: Path, feeds: dict, recipe: dict) -> dict:
     """Static QDQ int8 (per-channel weights) of the graph-input model; the card's details."""
     import onnx
@@ -199,7 +184,7 @@ def quantize_onnx(fp32: Path, out: Path, feeds: dict, recipe: dict) -> dict:
             extra["UseQDQContribOps"] = True
         if recipe["calibrate_method"] == "Percentile":
             extra["CalibPercentile"] = 99.999
-        quantize_static(str(pre), str(out), _Reader(feeds), quant_format=QuantFormat.QDQ, per_channel=True,
+        quantize_static(str(pre), str(out), CalibrationReader(feeds), quant_format=QuantFormat.QDQ, per_channel=True,
                         reduce_range=bool(recipe.get("reduce_range", False)),
                         activation_type=getattr(QuantType, recipe["activation_type"]), weight_type=QuantType.QInt8,
                         calibrate_method=getattr(CalibrationMethod, recipe["calibrate_method"]),

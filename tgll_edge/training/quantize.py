@@ -49,12 +49,15 @@ TFLITE_RECIPES = (
 )
 
 
-class _Reader:
-    """onnxruntime CalibrationDataReader over scaled training windows."""
+class CalibrationReader:
+    """onnxruntime CalibrationDataReader over calibration inputs: ``feeds`` maps each model input's
+    name to its (n, ...) array (one input for a fixed-graph model; x, lead_mask, cheb for a
+    lead-set one), cut into batches together."""
 
-    def __init__(self, windows: np.ndarray, input_name: str, batch: int = 16):
-        self.batches = [{input_name: np.ascontiguousarray(windows[i:i + batch], dtype=np.float32)}
-                        for i in range(0, len(windows), batch)]
+    def __init__(self, feeds: dict, batch: int = 16):
+        n = len(next(iter(feeds.values())))
+        self.batches = [{k: np.ascontiguousarray(v[i:i + batch], dtype=np.float32) for k, v in feeds.items()}
+                        for i in range(0, n, batch)]
         self.pos = 0
 
     def get_next(self):
@@ -93,8 +96,8 @@ def sensitive_nodes(fp32_path: str | Path, qdq_path: str | Path, windows: np.nda
         aug_q, aug_f = Path(tmp) / "q.onnx", Path(tmp) / "f.onnx"
         dbg.modify_model_output_intermediate_tensors(str(qdq_path), str(aug_q))
         dbg.modify_model_output_intermediate_tensors(str(fp32_path), str(aug_f))
-        qa = dbg.collect_activations(str(aug_q), _Reader(windows, name))
-        fa = dbg.collect_activations(str(aug_f), _Reader(windows, name))
+        qa = dbg.collect_activations(str(aug_q), CalibrationReader({name: windows}))
+        fa = dbg.collect_activations(str(aug_f), CalibrationReader({name: windows}))
     errors = dbg.compute_activation_error(dbg.create_activation_matching(qa, fa))
     graph = onnx.load(str(fp32_path)).graph
     ranked = sorted(errors.items(), key=lambda kv: kv[1]["qdq_err"])[:n]
@@ -144,7 +147,7 @@ def quantize_onnx(fp32_path: str | Path, out_path: str | Path, windows: np.ndarr
         if recipe["calibrate_method"] == "Percentile":
             extra["CalibPercentile"] = 99.999
         quantize_static(
-            str(pre), str(out_path), _Reader(windows, _input_name(pre)),
+            str(pre), str(out_path), CalibrationReader({_input_name(pre): windows}),
             quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=bool(recipe.get("reduce_range", False)),
             activation_type=getattr(QuantType, recipe["activation_type"]), weight_type=QuantType.QInt8,
             calibrate_method=getattr(CalibrationMethod, recipe["calibrate_method"]),
