@@ -19,12 +19,27 @@ def lead_list(text: str) -> tuple[str, ...]:
     return out
 
 
-def positive_float(text: str) -> float:
-    """A finite number > 0 (seconds, a speed): ``--hop 0``, ``-1``, ``nan`` and ``inf`` are refused."""
+def _finite(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number; got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (seconds, a speed): ``--hop 0``, ``-1``, ``nan`` and ``inf`` are refused."""
+    value = _finite(text)
+    if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number > 0; got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (a delay, a speed where 0 means unpaced)."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0; got {text}")
     return value

@@ -16,7 +16,7 @@ import tempfile
 from ..errors import TgllError
 from ..link.emulator import SUPPORTED_RATES, Emulator, Faults, PtyTransport, SerialPortTransport
 from ..link.payloads import max_samples_per_packet
-from .args import lead_list
+from .args import lead_list, non_negative_float, positive_float
 from ..link.serial import DEFAULT_BAUD
 
 
@@ -43,26 +43,6 @@ def _drop(text: str) -> tuple[float, int]:
     return _probability(text), 0
 
 
-def _positive(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
-
-
-def _non_negative(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tgll-emulate",
@@ -78,12 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     sig.add_argument("--fs", type=int, choices=SUPPORTED_RATES, default=500, help="initial sampling rate (Hz)")
     sig.add_argument("--samples-per-packet", type=int, default=10,
                      help=f"samples per channel in each DATA packet, 1..{max_samples_per_packet(8)} (default 10)")
-    sig.add_argument("--speed", type=_non_negative, default=1.0,
+    sig.add_argument("--speed", type=non_negative_float, default=1.0,
                      help="1 = real time, N = N times faster, 0 = as fast as the host reads (default 1)")
     sig.add_argument("--loop", action=argparse.BooleanOptionalAction, default=True,
                      help="restart the record at its end (default on)")
-    sig.add_argument("--duration", type=_positive, help="stop after this many seconds of streamed signal")
-    sig.add_argument("--linger", type=_non_negative, default=2.0,
+    sig.add_argument("--duration", type=positive_float, help="stop after this many seconds of streamed signal")
+    sig.add_argument("--linger", type=non_negative_float, default=2.0,
                      help="seconds to wait at the end for the host to read what is queued (default 2)")
     fault = p.add_argument_group("fault injection (reproducible with --seed)")
     fault.add_argument("--seed", type=int, default=0, help="RNG seed for all faults (default 0)")
@@ -93,11 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="flip one bit in a DATA packet with probability P")
     fault.add_argument("--garbage", type=_probability, default=0.0, metavar="P",
                        help="insert a burst of random bytes + 0x00 before a DATA packet with probability P")
-    fault.add_argument("--disconnect-after", type=_non_negative, metavar="S",
+    fault.add_argument("--disconnect-after", type=non_negative_float, metavar="S",
                        help="vanish after S seconds of streaming (once)")
-    fault.add_argument("--disconnect-for", type=_positive, default=2.0, metavar="S",
+    fault.add_argument("--disconnect-for", type=positive_float, default=2.0, metavar="S",
                        help="stay away this many wall-clock seconds (default 2)")
-    fault.add_argument("--reset-counter-after", type=_non_negative, metavar="S",
+    fault.add_argument("--reset-counter-after", type=non_negative_float, metavar="S",
                        help="restart the sample counter at 0 after S seconds of streaming (EVENT 4 + INFO)")
     fault.add_argument("--electrode-off", type=_electrode_off, metavar="E:T0-T1,...",
                        help="electrodes off for spans of device time in seconds, e.g. V3:20-40,LA:60-70 "
