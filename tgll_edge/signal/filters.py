@@ -156,6 +156,28 @@ class _Section:
         return y, s
 
 
+class _Cascade(_Section):
+    """Sections in series as one block operator (state: the sections' states side by side, S = 2 per
+    section), so that a block costs the matrix products of one section, not one set per section.
+    Its matrices are the cascade's responses, measured once by running the sections on unit
+    inputs: T from impulses, G the states they leave, Z and P[l] from unit states."""
+
+    def __init__(self, sections: list[_Section]):  # not super().__init__: that designs one biquad
+        self.L = L = sections[0].L
+        self.sections = sections
+        S = 2 * len(sections)
+        self.T, self.G = self._run(np.eye(L), np.zeros((L, S)))
+        self.Z, _ = self._run(np.zeros((S, L)), np.eye(S))
+        self.PT = np.stack([self._run(np.zeros((S, l)), np.eye(S))[1] for l in range(L + 1)])
+
+    def _run(self, x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        states = []
+        for i, sec in enumerate(self.sections):
+            x, si = sec.run(x, s[:, 2 * i:2 * i + 2])
+            states.append(si)
+        return x, np.concatenate(states, axis=1)
+
+
 class StreamingFilter:
     """A causal SOS filter over ``(channels, n)`` blocks with explicit state."""
 
@@ -172,7 +194,8 @@ class StreamingFilter:
             zi.append(scale * sec.zi_unit)
             scale *= sec.dc_gain
         self._zi_unit = np.array(zi)                # (sections, 2) for a unit step
-        self.state: np.ndarray | None = None      # (sections, channels, 2)
+        self._cascade = _Cascade(self._sections)
+        self.state: np.ndarray | None = None      # (channels, 2 * sections)
 
     def reset(self) -> None:
         """Forget the past (after a gap): the next block starts from steady state."""
@@ -184,8 +207,8 @@ class StreamingFilter:
             raise ValueError(f"StreamingFilter expects (channels, n); got {x.shape}")
         if x.shape[1] == 0:
             return x.copy()
-        if self.state is None or self.state.shape[1] != x.shape[0]:
-            self.state = self._zi_unit[:, None, :] * x[None, :, 0, None]
+        if self.state is None or self.state.shape[0] != x.shape[0]:
+            self.state = x[:, 0, None] * self._zi_unit.ravel()[None, :]
         bad = None
         if not np.isfinite(x).all():
             # a NaN/inf poisons the recursion from its sample on (as in sosfilt), never before it
@@ -195,13 +218,10 @@ class StreamingFilter:
         y = np.empty_like(x)
         state = self.state.copy()
         for a in range(0, x.shape[1], self.BLOCK):
-            v = x[:, a:a + self.BLOCK]
-            for i, sec in enumerate(self._sections):
-                v, state[i] = sec.run(v, state[i])
-            y[:, a:a + self.BLOCK] = v
+            y[:, a:a + self.BLOCK], state = self._cascade.run(x[:, a:a + self.BLOCK], state)
         if bad is not None:
             for c in np.flatnonzero(first < x.shape[1]):
                 y[c, first[c]:] = np.nan
-                state[:, c] = np.nan
+                state[c] = np.nan
         self.state = state
         return y

@@ -142,43 +142,48 @@ _POW_CACHE: dict = {}
 
 
 def _state_powers(sec, k: int):
-    """P^j (j < k) as (k, 2, 2), and M[j, m] = P^(j-1-m) for m < j (else 0), (k, k, 2, 2)."""
+    """For k blocks of the cascade ``sec`` (state size S, block matrix P = PT[L]): the state each
+    block starts from, as two matrices: from the initial state, ``zi @ A`` with A (S, k*S) =
+    [P^0 ... P^(k-1)]; from the blocks' own inputs, ``S_in.ravel() @ B`` with B (k*S, k*S),
+    block (m, j) = P^(j-1-m) for m < j (else 0): the recursion s' = s P + S_in, unrolled."""
     key = (id(sec), k)
     got = _POW_CACHE.get(key)
     if got is None:
         P = sec.PT[sec.L]
-        pw = np.empty((k + 1, 2, 2))
-        pw[0] = np.eye(2)
+        S = len(P)
+        pw = np.empty((k + 1, S, S))
+        pw[0] = np.eye(S)
         for j in range(1, k + 1):
             pw[j] = pw[j - 1] @ P
-        lag = np.arange(k)[:, None] - 1 - np.arange(k)[None, :]
-        M = np.where((lag >= 0)[:, :, None, None], pw[np.clip(lag, 0, None)], 0.0)
-        got = _POW_CACHE[key] = (np.ascontiguousarray(pw[:k]), M)
+        A = np.ascontiguousarray(pw[:k].transpose(1, 0, 2).reshape(S, k * S))
+        lag = np.arange(k)[None, :] - 1 - np.arange(k)[:, None]  # [m, j] = j - 1 - m
+        M = np.where((lag >= 0)[:, :, None, None], pw[np.clip(lag, 0, None)], 0.0)  # (m, j, a, b)
+        B = np.ascontiguousarray(M.transpose(0, 2, 1, 3).reshape(k * S, k * S))
+        got = _POW_CACHE[key] = (A, B)
     return got
 
 
-def _sos_steady(sections, zi_unit: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _sos_steady(filt, x: np.ndarray) -> np.ndarray:
     """scipy.signal.sosfilt(sos, x, zi=sosfilt_zi(sos) * x[0]) for one 1-D signal, every block of
-    ``L`` samples at once: per section, the zero-state responses of all blocks in one matrix
-    product, then the state carried from block to block (a 2-vector each), then each block's
-    response to its initial state. Exact for the linear recursion (to rounding)."""
-    L = sections[0].L
+    ``L`` samples at once, with the filter's sections as one cascade operator: the zero-state
+    responses of all blocks in one matrix product, then the state carried from block to block,
+    then each block's response to its initial state. Exact for the linear recursion (to rounding)."""
+    sec = filt._cascade
+    L = sec.L
     n = len(x)
     k = -(-n // L)
-    v = np.zeros(k * L)
-    v[:n] = x
-    zi = zi_unit * x[0]
-    for i, sec in enumerate(sections):
-        X = v.reshape(k, L)
-        # at most 16 x L x L multiply-adds per call: OpenBLAS runs those on the calling thread
-        # (larger products start its thread pool: slower for sizes this small, and not one core)
-        Y = np.concatenate([X[r:r + 16] @ sec.T for r in range(0, k, 16)])
-        S_in = X @ sec.G  # each block's own contribution to the state after it
-        Ppow, M = _state_powers(sec, k)
-        # state entering block j: zi P^j + sum_{m<j} S_in[m] P^(j-1-m) (the recursion s' = s P + S_in, unrolled)
-        starts = np.einsum("a,jab->jb", zi[i], Ppow) + np.einsum("ma,jmab->jb", S_in, M)
-        v = (Y + starts @ sec.Z).ravel()
-    return v[:n]
+    X = np.zeros(k * L)
+    X[:n] = x
+    X = X.reshape(k, L)
+    zi = filt._zi_unit.ravel() * x[0]
+    # at most 16 x L x L multiply-adds per call: OpenBLAS runs those on the calling thread
+    # (larger products start its thread pool: slower for sizes this small, and not one core)
+    Y = np.concatenate([X[r:r + 16] @ sec.T for r in range(0, k, 16)])
+    S_in = X @ sec.G  # each block's own contribution to the state after it
+    A, B = _state_powers(sec, k)
+    # state entering block j: zi P^j + sum_{m<j} S_in[m] P^(j-1-m)
+    starts = (zi @ A + S_in.ravel() @ B).reshape(k, -1)
+    return (Y + starts @ sec.Z).ravel()[:n]
 
 
 def _sosfiltfilt(filt, sos: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -187,9 +192,8 @@ def _sosfiltfilt(filt, sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     ntaps = 2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
     pad = 3 * ntaps
     ext = _odd_ext(x, pad)
-    sections, zi_unit = filt._sections, filt._zi_unit
-    y = _sos_steady(sections, zi_unit, ext)
-    y = _sos_steady(sections, zi_unit, y[::-1])[::-1]
+    y = _sos_steady(filt, ext)
+    y = _sos_steady(filt, y[::-1])[::-1]
     return y[pad:-pad]
 
 
@@ -230,7 +234,7 @@ def _uniform_filter1d(x: np.ndarray, size: int) -> np.ndarray:
     h = size // 2
     ext = np.concatenate([np.full(h, x[0]), x, np.full(size - h, x[-1])])
     d = ext[size:size + len(x) - 1] - ext[:len(x) - 1]
-    return np.cumsum(np.r_[np.cumsum(ext[:size])[-1], d]) / size
+    return np.cumsum(np.concatenate(([ext[:size].sum()], d))) / size
 
 
 def _most_prominent_peak(data: np.ndarray) -> int | None:
@@ -282,6 +286,47 @@ def _most_prominent_peak(data: np.ndarray) -> int | None:
     return best
 
 
+def _most_prominent_peaks(data: np.ndarray, beg: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """:func:`_most_prominent_peak` of every segment ``data[beg[i]:end[i]]`` (offset in it, or -1),
+    all segments at once: the segments side by side in one array padded with -inf, and each local
+    maximum's prominence from masks over its own row. A segment with a plateau (equal neighbours,
+    rare on a filtered signal) goes through the one-segment version."""
+    n_seg = len(beg)
+    out = np.full(n_seg, -1, dtype=np.int64)
+    if n_seg == 0:
+        return out
+    lens = (end - beg).astype(np.int64)
+    width = int(lens.max())
+    pos = np.arange(width)
+    inside = pos[None, :] < lens[:, None]
+    D = np.where(inside, data[np.minimum(beg[:, None] + pos[None, :], len(data) - 1)], -np.inf)
+    with np.errstate(invalid="ignore"):  # -inf - -inf in the padding, masked below
+        d = np.diff(D, axis=1)
+    real_d = pos[None, :-1] < (lens[:, None] - 1)
+    plateau = ((d == 0) & real_d).any(axis=1)
+    # strict local maxima, not at a segment's first or last sample
+    is_max = np.zeros_like(inside)
+    is_max[:, 1:-1] = (d[:, :-1] > 0) & (d[:, 1:] < 0) & (pos[None, 1:-1] < lens[:, None] - 1)
+    seg, pk = np.nonzero(is_max & ~plateau[:, None])
+    if len(seg):
+        rows = D[seg]
+        v = rows[np.arange(len(seg)), pk]
+        higher = rows > v[:, None]
+        lo = np.where(higher & (pos[None, :] < pk[:, None]), pos[None, :], -1).max(axis=1) + 1
+        hi = np.where(higher & (pos[None, :] > pk[:, None]), pos[None, :], lens[seg][:, None]).min(axis=1)
+        left = np.where((pos[None, :] >= lo[:, None]) & (pos[None, :] <= pk[:, None]), rows, np.inf).min(axis=1)
+        right = np.where((pos[None, :] >= pk[:, None]) & (pos[None, :] < hi[:, None]), rows, np.inf).min(axis=1)
+        prom = v - np.maximum(left, right)
+        # per segment, the largest prominence; the first of equal ones (as argmax)
+        order = np.lexsort((pk, -prom, seg))
+        first = np.concatenate(([True], seg[order][1:] != seg[order][:-1]))
+        out[seg[order][first]] = pk[order][first]
+    for i in np.flatnonzero(plateau):
+        k = _most_prominent_peak(data[beg[i]:end[i]])
+        out[i] = -1 if k is None else k
+    return out
+
+
 def findpeaks_neurokit(cleaned: np.ndarray, fs: float, smoothwindow: float = 0.1, avgwindow: float = 0.75,
                        gradthreshweight: float = 1.5, minlenweight: float = 0.4, mindelay: float = 0.3
                        ) -> np.ndarray:
@@ -305,13 +350,12 @@ def findpeaks_neurokit(cleaned: np.ndarray, fs: float, smoothwindow: float = 0.1
     end = end[end > beg[0]]
     num = min(beg.size, end.size)
     min_len = np.mean(end[:num] - beg[:num]) * minlenweight
+    keep = (end[:num] - beg[:num]) >= min_len
+    beg, end = beg[:num][keep], end[:num][keep]
+    found = _most_prominent_peaks(cleaned, beg, end)
     peaks = [0]
-    for i in range(num):
-        b, e = beg[i], end[i]
-        if e - b < min_len:
-            continue
-        k = _most_prominent_peak(cleaned[b:e])
-        if k is not None and b + k - peaks[-1] > mindelay:
+    for b, k in zip(beg, found):
+        if k >= 0 and b + k - peaks[-1] > mindelay:
             peaks.append(b + k)
     return np.asarray(peaks[1:], dtype=np.int64)
 
@@ -367,7 +411,7 @@ def templatematch_sqi(cleaned: np.ndarray, peaks: np.ndarray, fs: float) -> floa
         return None
     cc, at = cc[ok], at[ok]
     # per-sample value of the last beat at or before the sample (the first beat's before it)
-    edges = np.r_[0, at[1:], n]
+    edges = np.concatenate(([0], at[1:], [n]))
     weights = np.diff(edges)
     return float(np.clip(np.sum(cc * weights) / n, 0.0, 1.0))
 

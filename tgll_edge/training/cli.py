@@ -45,6 +45,16 @@ def _positive(kind):
     return parse
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
 def _add_data_options(p):
     p.add_argument("--cache", metavar="DIR", help="cache of preprocessed arrays (default ~/.cache/tgll_edge, "
                    "or $TGLL_EDGE_CACHE)")
@@ -77,6 +87,8 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", choices=("none", "noise"), default="none",
                    help="noise: wearable-like noise (baseline wander, EMG, powerline, motion; random type and "
                         "SNR 0-24 dB per window) on the training folds' batches; needs the [analysis] extra")
+    p.add_argument("--augment-p-clean", type=_fraction, default=0.25, metavar="P",
+                   help="with --augment noise: the share of training windows left clean (default 0.25)")
     p.add_argument("--leads", metavar="LIST",
                    help="train on these leads only, e.g. I,II,V2 (a model with that many input channels)")
     p.add_argument("--lead-sets", action="store_true",
@@ -134,7 +146,7 @@ def train_main(argv=None) -> int:
             ds, args.arch, out, preset=args.preset, model_kwargs=dict(args.model_arg), epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
             per_lead_scaler=args.per_lead_scaler, schedule=args.schedule, patience=args.patience,
-            command=shlex.join(["tgll-train", *argv]), progress=not args.quiet, augment=args.augment,
+            command=shlex.join(["tgll-train", *argv]), progress=not args.quiet, augment=args.augment, augment_p_clean=args.augment_p_clean,
             leads=leads, lead_sets=args.lead_sets)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         return _fail("tgll-train", exc)

@@ -181,7 +181,8 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
               epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, threads: int = 2,
               per_lead_scaler: bool = False, schedule: str = "none", patience: int | None = None,
               noise_sigma: float = 0.1, n_boot: int = 1000, command: str = "", progress: bool = True,
-              augment: str = "none", leads=None, lead_sets: bool = False) -> dict:
+              augment: str = "none", augment_p_clean: float = 0.25, leads=None,
+              lead_sets: bool = False) -> dict:
     """Train one model on ``ds`` and write the checkpoint directory ``out``; returns metrics.json's dict.
 
     ``leads``: train on these leads only (a model of ``len(leads)`` input channels, e.g. the
@@ -211,7 +212,8 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
     augmenter = None
     if augment == "noise":  # issue 14: wearable-like noise on the training folds' batches only
         from .augment import NoiseAugmenter
-        augmenter = NoiseAugmenter(ds.preprocessing, ds.X.shape[1], ds.n_times, seed=seed)
+        augmenter = NoiseAugmenter(ds.preprocessing, ds.X.shape[1], ds.n_times, seed=seed,
+                                   p_clean=augment_p_clean)
     elif augment != "none":
         raise ValueError(f"unknown augment {augment!r}; choose none or noise")
     result = fit(model, scaler.transform(train.X), train.Y, scaler.transform(val.X), val.Y, epochs=epochs,
@@ -246,7 +248,7 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "threads": threads,
                   "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 2),
                   "epochs_run": len(result.history), "schedule": schedule, "patience": patience,
-                  "noise_sigma": noise_sigma, "per_lead_scaler": per_lead_scaler, "augment": augment,
+                  "noise_sigma": noise_sigma, "per_lead_scaler": per_lead_scaler, "augment": augment, "augment_p_clean": augment_p_clean if augment != "none" else None,
                   "leads": list(leads) if leads else None, "lead_sets": bool(lead_sets),
                   "optimizer": "adam", "loss": "bce_with_logits"},
         "command": command, "version": __version__,
