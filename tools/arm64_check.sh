@@ -8,11 +8,17 @@
 # a setup error. Emulated timing means nothing: none is reported.
 #
 #   sudo tools/arm64_check.sh [--suites "bookworm trixie"] [--cpus "cortex-a72 cortex-a76"]
-#                             [--work DIR] [--limit N] [--speed N]
+#                             [--work DIR] [--limit N] [--speed N] [--update-card]
 #
 # --limit N: the first N fold-9/10 records only (a quick look; AUCs on few
 # records mean little). --speed N: the emulated device at N x real time for
 # tgll-stream (default 1; at 2 the emulated gateway fell behind once: a gap).
+# Besides the console scripts on those records, every int8 artifact is measured
+# on all fold-9/10 windows of the dataset in every family (tools/int8_by_cpu.py
+# --windows: inference only, a few minutes under emulation where tgll-predict on
+# all 486 records would take hours); its gate counts too. --update-card records
+# those per-family metrics in the bundle's card (metrics_by_cpu), which
+# load_model reads to run the artifact gated on the CPU it finds.
 #
 # Needs: a Debian host (its archive keyring), root (debootstrap, chroot,
 # mount), debootstrap, apt-get, dpkg-deb, the Debian mirror and PyPI, and the
@@ -43,6 +49,7 @@ MIRROR=http://deb.debian.org/debian
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 LIMIT=0
 SPEED=1
+UPDATE_CARD=
 PY=$REPO/.venv/bin/python
 BUNDLE=$REPO/models/tgllnet-edge-superdiagnostic
 
@@ -54,6 +61,7 @@ while [ $# -gt 0 ]; do
         --work) WORK=$2; shift 2 ;;
         --limit) LIMIT=$2; shift 2 ;;
         --speed) SPEED=$2; shift 2 ;;
+        --update-card) UPDATE_CARD=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -228,6 +236,30 @@ run_family() { # run_family NAME DATA_DIR BUNDLE_DIR BIN_DIR CMD_PREFIX...
     done
 }
 
+# --- every int8 artifact on all fold-9/10 windows (scaled once here, from the dataset) ---
+WINDOWS=
+save_windows() {
+    local root=$REPO/../shared/data/ptb-xl
+    [ -f "$root/ptbxl_database.csv" ] || { say "no dataset: int8 metrics on the records above only"; return; }
+    mkdir -p "$WORK/results/int8/$X86"
+    "$PY" "$REPO/tools/int8_by_cpu.py" --bundle "$BUNDLE" --data "$root" --save-windows "$WORK/windows.npz" \
+        --out "$WORK/results/int8/$X86" --label "x86 ($X86), the project's venv" >&2
+    WINDOWS=$WORK/windows.npz
+}
+
+int8_windows() { # int8_windows SUITE CPU: tools/int8_by_cpu.py in the root, results copied out
+    local suite=$1 cpu=$2 root=$WORK/roots/$1 name="aarch64-$2-$1"
+    [ -n "$WINDOWS" ] || return 0
+    say "$name: int8 artifacts on all fold-9/10 windows (tools/int8_by_cpu.py --windows)"
+    cp "$WINDOWS" "$root/opt/windows.npz"
+    cp "$REPO/tools/int8_by_cpu.py" "$root/opt/int8_by_cpu.py"
+    rm -rf "$root/opt/int8"
+    arm "$suite" "$cpu" /opt/tgll/bin/python /opt/int8_by_cpu.py --bundle /opt/bundle --windows /opt/windows.npz \
+        --out /opt/int8 --label "aarch64 wheels on Debian $suite under qemu-user 10 -cpu $cpu (tools/arm64_check.sh)" >&2
+    mkdir -p "$WORK/results/int8/$name"
+    cp "$root"/opt/int8/int8_*.json "$root"/opt/int8/int8_*.md "$WORK/results/int8/$name/"
+}
+
 x86_family() {
     local flags isa
     flags=$(grep -m1 '^flags' /proc/cpuinfo)
@@ -245,18 +277,22 @@ build_wheel
 say "wheel $WHEEL; x86 reference"
 X86=$(x86_family)
 run_family "$X86" "$WORK/data" "$BUNDLE" "$REPO/.venv/bin" env OMP_NUM_THREADS=1 "$PY"
+rm -rf "$WORK/results/int8"
+save_windows
 FAMILIES=("$X86")
 for suite in $SUITES; do
     prepare_root "$suite"
     for cpu in $CPUS; do
         run_family "aarch64-$cpu-$suite" /opt/data /opt/bundle /opt/tgll/bin arm "$suite" "$cpu" /opt/tgll/bin/python
+        int8_windows "$suite" "$cpu"
         FAMILIES+=("aarch64-$cpu-$suite")
     done
     cleanup # this root's mounts
 done
 
 # --- compare and gate ---
-"$PY" - "$WORK" "$BUNDLE" "$X86" "${FAMILIES[@]}" <<'EOF'
+status=0
+"$PY" - "$WORK" "$BUNDLE" "$X86" "${FAMILIES[@]}" <<'EOF' || status=$?
 import json, sys
 from pathlib import Path
 
@@ -340,6 +376,21 @@ for r in rows:
               f"| {r['flips_f9']:.2%} / {r['flips_f10']:.2%} | {r['max_dp_fp32']:.2g} | {r['max_dp_x86']:.2g} "
               f"| {r['flips_x86']:.2%} | {r['stream_windows']}, {r['stream_max_dp_x86']:.2g} "
               f"| {'' if 'gate' not in r else ('pass' if r['gate'] else 'FAIL')} |")
+# every int8 artifact on all fold-9/10 windows, per family (tools/int8_by_cpu.py results)
+full = sorted((work / "results" / "int8").glob("*/int8_*.json")) if (work / "results" / "int8").is_dir() else []
+if full:
+    md += ["", "All fold-9/10 windows (tools/int8_by_cpu.py --windows; reference: onnx_fp32 on the same family):", "",
+           "| family | artifact | windows f9/f10 | fold-9 AUC | fold-10 AUC | AUC drop (f9) | flips f9 / f10 | "
+           "max dp (f9) | gate |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+for f in full:
+    r = json.loads(f.read_text())
+    for a, m in r["artifacts"].items():
+        md.append(f"| {f.parent.name} | {a} | {r['windows']['fold9']}/{r['windows']['fold10']} | "
+                  f"{m['val_macro_auc']:.4f} | {m['test_macro_auc']:.4f} | {m['val_auc_drop']:+.4f} | "
+                  f"{m['val_decision_flip_rate']:.2%} / {m['test_decision_flip_rate']:.2%} | "
+                  f"{m['val_max_abs_prob_diff']:.3g} | {'pass' if m['passes_gate'] else 'FAIL'} |")
+        if not m["passes_gate"]:
+            failed.append(f"{f.parent.name} {a} (all windows)")
 (work / "report.md").write_text("\n".join(md) + "\n")
 json.dump(rows, open(work / "report.json", "w"), indent=1)
 print("\n".join(md))
@@ -348,3 +399,8 @@ if failed:
     sys.exit(1)
 print("\nint8 gate holds on every family", file=sys.stderr)
 EOF
+if [ -n "$UPDATE_CARD" ] && [ -d "$WORK/results/int8" ]; then
+    # a family that failed is recorded too: load_model then runs another artifact there
+    "$PY" "$REPO/tools/int8_by_cpu.py" --bundle "$BUNDLE" --merge-into-card "$WORK"/results/int8/*/int8_*.json >&2
+fi
+exit $status

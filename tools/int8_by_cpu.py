@@ -22,6 +22,13 @@ reference") predict those of exact-kernel families (AVX-512 VNNI, ARM).
 
 Writes tools/results/int8_<family>.json and .md (family: tgll_edge.cpufamily).
 Fold 10 is reported only; nothing is chosen on it.
+
+    python tools/int8_by_cpu.py --merge-into-card RESULT.json [RESULT.json ...]
+
+records measurements (made here or on another machine, e.g. under qemu on
+aarch64) in the bundle card's ``metrics_by_cpu``, which ``load_model`` reads to
+run the artifact gated on the CPU it finds: only for artifacts whose sha256 is
+the card's (a result for another file is refused, never merged).
 """
 from __future__ import annotations
 
@@ -153,6 +160,8 @@ def measure(bundle: Path, data_path: str | None, extra: dict[str, Path], windows
                                      "val_decision_flip_rate": round(flip_rate(fused, plain, th), 6)}
             # the unfused QDQ graph's own metrics: what exact (non-saturating) kernels give, up to rounding
             m["qdq_reference_metrics"] = evaluate(lambda x: qdq_reference(path, x), ref, w, th)
+        if key in card["artifacts"]:
+            m["sha256"] = card["artifacts"][key]["sha256"]
         out[key] = m
         print(f"{key}: fold-9 {m['val_macro_auc']:.4f} (drop {m['val_auc_drop']:+.4f}) fold-10 "
               f"{m['test_macro_auc']:.4f} flips {m['val_decision_flip_rate']:.2%} max|dp| "
@@ -191,6 +200,36 @@ def markdown(r: dict, command: str) -> str:
     return "\n".join(lines)
 
 
+#: the metrics a card's metrics_by_cpu entry keeps (as tgll_edge.training.export.Gate.by_cpu)
+CARD_KEYS = ("val_macro_auc", "test_macro_auc", "val_auc_drop", "val_decision_flip_rate", "test_decision_flip_rate",
+             "val_max_abs_prob_diff", "max_abs_prob_diff", "passes_gate")
+
+
+def merge_into_card(bundle: Path, results: list[dict], label: str | None = None) -> list[str]:
+    """Write each result's per-artifact metrics into the card's metrics_by_cpu[family]; returns
+    what was merged. A result whose artifact's sha256 differs from the card's is refused."""
+    from tgll_edge.bundle import read_card, write_card
+
+    card = read_card(bundle)
+    done = []
+    for r in results:
+        family = r["cpu"]["family"]
+        for key, m in r["artifacts"].items():
+            entry = card["artifacts"].get(key)
+            if entry is None:
+                continue  # an --extra file, not in the bundle
+            if m.get("sha256") != entry["sha256"]:
+                raise SystemExit(f"{key}: the result was measured on a file with sha256 {m.get('sha256')}, "
+                                 f"not the card's {entry['sha256']}; measure the bundle's file again")
+            entry.setdefault("metrics_by_cpu", {})[family] = {
+                **{k: m[k] for k in CARD_KEYS}, "cpu_model": r["cpu"].get("model"),
+                "reference": r["reference"]["artifact"], "date": r["date"][:10],
+                "windows": r["windows"], "source": r.get("label") or label or r.get("command")}
+            done.append(f"{key} on {family}")
+    write_card(bundle, card)
+    return done
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundle", default=str(REPO / "models" / "tgllnet-edge-superdiagnostic"))
@@ -200,7 +239,14 @@ def main(argv=None) -> int:
     ap.add_argument("--suffix", default="", help="appended to the output file names")
     ap.add_argument("--windows", help="NPZ of scaled windows (x_val, y_val, x_test, y_test) instead of --data")
     ap.add_argument("--save-windows", help="also write the windows read from --data to this NPZ")
+    ap.add_argument("--label", help="where this was measured, kept in the result (e.g. 'qemu-user 10 -cpu cortex-a72')")
+    ap.add_argument("--merge-into-card", nargs="+", metavar="RESULT", help="record these int8_<family>.json "
+                    "results in --bundle's card (metrics_by_cpu) and exit")
     args = ap.parse_args(argv)
+    if args.merge_into_card:
+        done = merge_into_card(Path(args.bundle), [json.loads(Path(f).read_text()) for f in args.merge_into_card])
+        print("merged into the card: " + (", ".join(done) or "nothing"))
+        return 0
     extra = {}
     for item in args.extra:
         name, _, file = item.partition("=")
@@ -208,6 +254,8 @@ def main(argv=None) -> int:
     r = measure(Path(args.bundle), args.data, extra, args.windows, args.save_windows)
     command = "python tools/int8_by_cpu.py " + " ".join(sys.argv[1:] if argv is None else argv)
     r["command"] = command.strip()
+    if args.label:
+        r["label"] = args.label
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"int8_{r['cpu']['family']}{args.suffix}"

@@ -255,3 +255,58 @@ def test_minifying_onnx_keeps_outputs_bit_identical(tmp_path):
             outs = [ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
                     for p in (a, b)]
             assert np.array_equal(outs[0], outs[1]), (b.name, level)
+
+
+# ---------------------------------------------------------------- tgll-export --requantize
+
+def _requantize(exported, tmp_path, monkeypatch, **kw):
+    from tgll_edge.training import requantize
+
+    monkeypatch.setattr(requantize, "load_eval_data", lambda *a, **k: data())
+    out = tmp_path / "rq"
+    args = {"max_auc_drop": 1.0, "max_flip_rate": 1.0, **kw}
+    return out, requantize.requantize_bundle(exported[0], out, None, command="test", recipes=ONNX_RECIPES[:1], **args)
+
+
+def test_requantize_rebuilds_onnx_int8_from_the_bundles_fp32(exported, tmp_path, monkeypatch):
+    from tgll_edge.training.export import int8_kernel_check
+
+    out, result = _requantize(exported, tmp_path, monkeypatch)
+    before, card = read_card(exported[0]), read_card(out)
+    assert not result["failures"]
+    entry = card["artifacts"]["onnx_int8"]
+    assert entry["sha256"] == sha256_file(out / "model_int8.onnx")
+    assert entry["quantization"]["recipe"] == ONNX_RECIPES[0]["name"]
+    assert int8_kernel_check(out / "model_int8.onnx")["max_abs_int8_weight"] <= 64  # reduce_range
+    assert card["provenance"]["requantized"][-1]["passed"] is True
+    ref = entry["metrics_by_cpu"][entry["metrics"]["cpu_family"]]["reference"]
+    assert ref.startswith("onnx_fp32")
+    for key in ("onnx_fp32", "tflite_fp32", "tflite_int8"):  # the rest of the bundle is untouched
+        assert card["artifacts"][key] == before["artifacts"][key]
+    x, _ = synthetic(4, 7)
+    fp32 = load_model(out, artifact="onnx_fp32").predict_proba(x)
+    int8 = load_model(out, artifact="onnx_int8").predict_proba(x)
+    assert np.abs(fp32 - int8).max() < INT8_TOL
+
+
+def test_requantize_that_fails_the_gate_removes_the_int8_file(exported, tmp_path, monkeypatch):
+    out, result = _requantize(exported, tmp_path, monkeypatch, max_auc_drop=-1.0)
+    card = read_card(out)
+    assert result["failures"] and result["failures"][0]["artifact"] == "onnx_int8"
+    assert "onnx_int8" not in card["artifacts"] and not (out / "model_int8.onnx").exists()
+    assert card["default_artifact"] in card["artifacts"]
+    assert card["provenance"]["requantized"][-1]["passed"] is False
+
+
+def test_requantize_refuses_a_tampered_fp32_file(exported, tmp_path, monkeypatch):
+    import shutil
+
+    from tgll_edge.errors import TgllError
+
+    bundle = tmp_path / "b"
+    shutil.copytree(exported[0], bundle)
+    raw = bytearray((bundle / "model_fp32.onnx").read_bytes())
+    raw[-10] ^= 0xFF
+    (bundle / "model_fp32.onnx").write_bytes(bytes(raw))
+    with pytest.raises(TgllError, match="sha256|checksum|changed"):
+        _requantize((bundle,), tmp_path, monkeypatch)

@@ -89,6 +89,9 @@ def train_parser() -> argparse.ArgumentParser:
                         "SNR 0-24 dB per window) on the training folds' batches; needs the [analysis] extra")
     p.add_argument("--augment-p-clean", type=_fraction, default=0.25, metavar="P",
                    help="with --augment noise: the share of training windows left clean (default 0.25)")
+    p.add_argument("--init", metavar="CHECKPOINT",
+                   help="fine-tune: start from this checkpoint's weights (same model and data; e.g. a short "
+                        "noise-aware run on top of a clean one)")
     p.add_argument("--leads", metavar="LIST",
                    help="train on these leads only, e.g. I,II,V2 (a model with that many input channels)")
     p.add_argument("--lead-sets", action="store_true",
@@ -146,7 +149,8 @@ def train_main(argv=None) -> int:
             ds, args.arch, out, preset=args.preset, model_kwargs=dict(args.model_arg), epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
             per_lead_scaler=args.per_lead_scaler, schedule=args.schedule, patience=args.patience,
-            command=shlex.join(["tgll-train", *argv]), progress=not args.quiet, augment=args.augment, augment_p_clean=args.augment_p_clean,
+            command=shlex.join(["tgll-train", *argv]), progress=not args.quiet,
+            augment=args.augment, augment_p_clean=args.augment_p_clean, init=args.init,
             leads=leads, lead_sets=args.lead_sets)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         return _fail("tgll-train", exc)

@@ -252,6 +252,7 @@ class Gate:
     thresholds: list
     max_auc_drop: float = MAX_AUC_DROP
     max_flip_rate: float = MAX_FLIP_RATE
+    reference_name: str = "torch fp32"
 
     def measure(self, path: Path) -> dict:
         """:func:`evaluate` of a model file against the reference, on this machine's CPU
@@ -277,7 +278,7 @@ class Gate:
         keys = ("val_macro_auc", "test_macro_auc", "val_auc_drop", "val_decision_flip_rate",
                 "test_decision_flip_rate", "val_max_abs_prob_diff", "max_abs_prob_diff")
         return {info["family"]: {**{k: m[k] for k in keys}, "passes_gate": bool(self.passes(m)),
-                                 "cpu_model": info["model"], "reference": "torch fp32",
+                                 "cpu_model": info["model"], "reference": self.reference_name,
                                  "date": _dt.date.today().isoformat()}}
 
     def card_entry(self) -> dict:
@@ -461,7 +462,7 @@ def make_card(model, config: dict, artifacts: dict, default: str, ref: dict, *, 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="tgll-export", description=__doc__.split("\n\n")[0])
-    ap.add_argument("checkpoint", help="checkpoint directory written by tgll-train")
+    ap.add_argument("checkpoint", help="checkpoint directory written by tgll-train (with --requantize: a bundle)")
     ap.add_argument("--out", required=True, help="bundle directory to write")
     ap.add_argument("--int8", action="store_true", help="also int8 ONNX (static QDQ) and int8 TFLite (PT2E)")
     ap.add_argument("--formats", default="onnx,tflite", help="comma-separated: onnx,tflite")
@@ -473,7 +474,14 @@ def main(argv=None) -> int:
     ap.add_argument("--calib-windows", type=int, default=256, help="calibration windows from folds 1-8")
     ap.add_argument("--data", help="dataset root (default: the checkpoint's data path)")
     ap.add_argument("--name", help="bundle name for the card (default: the --out directory name)")
+    ap.add_argument("--requantize", action="store_true",
+                    help="CHECKPOINT is a bundle: rebuild its int8 ONNX from its own fp32 ONNX with the current "
+                         "recipes and gate (no checkpoint needed; the rest of the bundle is copied to --out, "
+                         "which may be the bundle itself)")
     args = ap.parse_args(argv)
+    command = "tgll-export " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.requantize:
+        return _requantize_main(args, command)
 
     from .checkpoint import load_checkpoint
 
@@ -494,10 +502,31 @@ def main(argv=None) -> int:
         result = export_bundle(model, config, args.out, data, formats=formats, int8=args.int8,
                                max_auc_drop=args.max_auc_drop, max_flip_rate=args.max_flip_rate, name=args.name,
                                checkpoint_dir=args.checkpoint,
-                               command="tgll-export " + " ".join(sys.argv[1:] if argv is None else argv))
+                               command=command)
     except (TgllError, FileNotFoundError, ValueError) as exc:  # ExportError, or the data named in the config
         print(f"tgll-export: error: {exc}", file=sys.stderr)
         return 1
+    return _report_failures(result)
+
+
+def _requantize_main(args, command: str) -> int:
+    from .requantize import requantize_bundle
+
+    if args.formats.replace(" ", "") not in ("onnx", "onnx,tflite"):
+        print("tgll-export: error: --requantize rebuilds the int8 ONNX only (TFLite int8 needs the torch "
+              "checkpoint)", file=sys.stderr)
+        return 2
+    try:
+        result = requantize_bundle(args.checkpoint, args.out, args.data, calib_windows=args.calib_windows,
+                                   max_auc_drop=args.max_auc_drop, max_flip_rate=args.max_flip_rate,
+                                   command=command)
+    except (TgllError, FileNotFoundError, ValueError) as exc:
+        print(f"tgll-export: error: {exc}", file=sys.stderr)
+        return 1
+    return _report_failures(result)
+
+
+def _report_failures(result: dict) -> int:
     if result["failures"]:
         print("tgll-export: FAILED parity gate; these artifacts were NOT written to the bundle:", file=sys.stderr)
         for f in result["failures"]:

@@ -182,7 +182,7 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
               per_lead_scaler: bool = False, schedule: str = "none", patience: int | None = None,
               noise_sigma: float = 0.1, n_boot: int = 1000, command: str = "", progress: bool = True,
               augment: str = "none", augment_p_clean: float = 0.25, leads=None,
-              lead_sets: bool = False) -> dict:
+              lead_sets: bool = False, init=None) -> dict:
     """Train one model on ``ds`` and write the checkpoint directory ``out``; returns metrics.json's dict.
 
     ``leads``: train on these leads only (a model of ``len(leads)`` input channels, e.g. the
@@ -209,6 +209,14 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
     scaler = fit_scaler(ds, per_lead=per_lead_scaler)
     model = build_model(arch, n_leads=ds.X.shape[1], n_times=ds.n_times, sfreq=ds.fs,
                         n_outputs=len(ds.labels), preset=preset, **(model_kwargs or {}))
+    if init is not None:  # fine-tune: start from a checkpoint of the same model on the same data
+        start, init_config = checkpoint.load_checkpoint(init)
+        if init_config["model"] != model.config():
+            raise ValueError(f"--init {init}: its model {init_config['model']} is not the one asked for "
+                             f"({model.config()})")
+        if init_config["scaler"] != scaler.to_dict() or list(init_config["labels"]) != list(ds.labels):
+            raise ValueError(f"--init {init}: trained with another scaler or labels than this data gives")
+        model = start.train()
     augmenter = None
     if augment == "noise":  # issue 14: wearable-like noise on the training folds' batches only
         from .augment import NoiseAugmenter
@@ -248,7 +256,9 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "threads": threads,
                   "best_epoch": result.best_epoch, "train_seconds": round(result.train_seconds, 2),
                   "epochs_run": len(result.history), "schedule": schedule, "patience": patience,
-                  "noise_sigma": noise_sigma, "per_lead_scaler": per_lead_scaler, "augment": augment, "augment_p_clean": augment_p_clean if augment != "none" else None,
+                  "noise_sigma": noise_sigma, "per_lead_scaler": per_lead_scaler, "augment": augment,
+                  "augment_p_clean": augment_p_clean if augment != "none" else None,
+                  "init": str(init) if init is not None else None,
                   "leads": list(leads) if leads else None, "lead_sets": bool(lead_sets),
                   "optimizer": "adam", "loss": "bce_with_logits"},
         "command": command, "version": __version__,

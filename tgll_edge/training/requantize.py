@@ -1,0 +1,79 @@
+"""tgll-export --requantize: a bundle's int8 ONNX made again from its own fp32 ONNX.
+
+    tgll-export models/x --requantize --out models/x-rq [--data ../shared/data/ptb-xl]
+
+For a bundle whose checkpoint is gone, or whose int8 recipe has changed (e.g.
+``reduce_range``, so that the file computes the same on every CPU family), the
+fp32 ONNX file is the model: its int8 twin is rebuilt from it with the current
+``quantize.ONNX_RECIPES``, through the same gate as a checkpoint's export, with
+the bundle's onnx_fp32 as the reference (the export checked it against torch,
+within ``export.FP32_TOLERANCE``). Everything else in the bundle is copied
+unchanged; the card's onnx_int8 entry is replaced, and the card's provenance
+records the command. TFLite int8 needs the torch model (PT2E), so it is kept as
+it was.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+from pathlib import Path
+
+from ..bundle import read_card, verify_artifact, write_card
+from ..errors import ExportError
+from ..runtime import sigmoid
+from . import quantize
+from .export import Gate, _say, backend_predict, load_eval_data, score, try_recipes
+
+KEY = "onnx_int8"
+
+
+def onnx_reference(fp32: Path, data, labels: list[str]) -> dict:
+    """Probabilities and scores of the bundle's fp32 ONNX on folds 9 and 10 (the gate's reference)."""
+    _say(f"onnx_fp32 reference on fold 9 ({len(data.x_val)}) and fold 10 ({len(data.x_test)}) windows")
+    run = backend_predict(fp32)
+    ref = {"p_val": sigmoid(run(data.x_val)), "p_test": sigmoid(run(data.x_test))}
+    ref["val"], ref["test"] = score(data.y_val, ref["p_val"], labels), score(data.y_test, ref["p_test"], labels)
+    _say(f"  onnx_fp32: val macro-AUC {ref['val']['macro_auc']:.4f}, test {ref['test']['macro_auc']:.4f}")
+    return ref
+
+
+def requantize_bundle(bundle: str | Path, out: str | Path, data_path: str | None, *, calib_windows: int = 256,
+                      max_auc_drop: float, max_flip_rate: float, command: str,
+                      recipes=quantize.ONNX_RECIPES) -> dict:
+    """Copy ``bundle`` to ``out`` (or work in place when they are the same directory) with a new
+    onnx_int8; returns {"card", "failures"} as ``export_bundle``."""
+    bundle, out = Path(bundle), Path(out)
+    card = read_card(bundle)
+    fp32 = verify_artifact(bundle, card, "onnx_fp32")  # a tampered fp32 file is refused here
+    if card.get("model", {}).get("lead_sets"):
+        raise ExportError("--requantize handles fixed-graph bundles; a lead-set bundle is exported from its checkpoint")
+    if out.resolve() != bundle.resolve():
+        if out.exists() and any(out.iterdir()):
+            raise ExportError(f"{out} exists and is not empty; choose a new --out (or the bundle itself to "
+                              "replace its int8 file in place)")
+        shutil.copytree(bundle, out, dirs_exist_ok=True)
+    labels = list(card["labels"])
+    config = {"task": card["task"], "labels": labels, "scaler": card["scaler"],
+              "preprocessing": card["preprocessing"], "data": dict(card["provenance"].get("data") or {})}
+    _say("loading evaluation data (folds 9, 10; calibration from training folds)")
+    data = load_eval_data(config, data_path, calib_windows)
+    thresholds = [float(card["thresholds"][lab]) for lab in labels]
+    gate = Gate(onnx_reference(out / fp32.name, data, labels), data, labels, thresholds, max_auc_drop,
+                max_flip_rate, reference_name="onnx_fp32 (the bundle's; equal to torch fp32 within the export's "
+                                              "tolerance)")
+    entry, attempts = try_recipes(None, "onnx", out, recipes, gate)
+    failures = []
+    if entry is None:
+        failures.append({"artifact": KEY, "attempts": attempts})
+        card["artifacts"].pop(KEY, None)
+    else:
+        card["artifacts"][KEY] = entry
+    if card["default_artifact"] not in card["artifacts"]:
+        card["default_artifact"] = next(k for k in ("onnx_int8", "tflite_int8", "onnx_fp32", "tflite_fp32")
+                                        if k in card["artifacts"])
+    card["provenance"].setdefault("requantized", []).append(
+        {"artifact": KEY, "command": command, "passed": entry is not None,
+         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+    write_card(out, card)
+    _say(f"wrote {out / 'card.json'} ({KEY}: {'recipe ' + entry['quantization']['recipe'] if entry else 'FAILED'})")
+    return {"card": card, "failures": failures}
