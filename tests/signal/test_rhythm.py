@@ -284,3 +284,22 @@ def test_numpy_detector_finds_neurokit2s_peaks(rate):
         np.testing.assert_array_equal(ours, theirs)
     r = rhythm.detect_peaks(x[0], FS, "hamilton2002")[1]  # other methods: neurokit2's own
     assert len(r) >= 3
+
+
+def test_rate_is_finite_when_no_rr_is_near_the_median():
+    # three beats, RRs 0.3 s and 0.9 s: the median (0.6 s) is within 30 % of neither
+    stats = rhythm.rr_stats(np.array([0, 150, 600]), 500.0)
+    assert np.isfinite(stats["heart_rate_bpm"]) and stats["heart_rate_bpm"] == pytest.approx(100.0)
+    assert all(np.isfinite(v) for v in stats.values())
+
+
+def test_batched_prominent_peaks_equal_the_one_segment_version():
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        data = rng.normal(size=300)
+        if trial % 3 == 0:
+            data = np.round(data * 3) / 3  # plateaus: the one-segment path
+        beg = np.sort(rng.choice(250, size=rng.integers(1, 6), replace=False))
+        end = np.minimum(beg + rng.integers(1, 50, size=len(beg)), 300)
+        want = [rhythm._most_prominent_peak(data[b:e]) for b, e in zip(beg, end)]
+        assert list(rhythm._most_prominent_peaks(data, beg, end)) == [-1 if k is None else k for k in want]

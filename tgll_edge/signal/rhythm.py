@@ -120,11 +120,14 @@ def rr_stats(peaks: np.ndarray, fs: float) -> dict:
     The heart rate is 60 / the mean of the RR intervals within 30 % of their
     median: a missed beat (one RR doubled) or an extra detection (two short RRs)
     is left out, and averaging the rest cancels the sampling grid's rounding
-    (one RR at 100 Hz is +-10 ms, +-5 bpm at 170 bpm).
+    (one RR at 100 Hz is +-10 ms, +-5 bpm at 170 bpm). When no RR is that close to the
+    median (two very different RRs), the rate is 60 / the median RR.
     """
     rr = np.diff(np.asarray(peaks, dtype=np.float64)) / fs * 1000.0
     med = float(np.median(rr))
     typical = rr[np.abs(rr - med) <= 0.3 * med]
+    if typical.size == 0:  # e.g. two RRs far apart (median = their mean, near neither): the median
+        typical = np.array([med])
     return {"heart_rate_bpm": 60000.0 / float(typical.mean()), "rr_ms": float(rr.mean()),
             "rmssd_ms": float(np.sqrt(np.mean(np.diff(rr) ** 2))) if len(rr) > 1 else 0.0,
             "rr_cv": float(rr.std() / rr.mean())}
