@@ -94,4 +94,6 @@ def test_the_shipped_card_says_where_its_int8_metrics_were_measured():
     for key, a in card["artifacts"].items():
         assert a["metrics"]["cpu_family"] in cpufamily.FAMILIES
         if a["precision"] == "int8":
-            assert {"x86_avx512_vnni", "x86_avx2"} <= set(a["metrics_by_cpu"])
+            # a Pi (aarch64) and x86 without VNNI run the shipped int8 files gated, each measured there
+            assert {"aarch64", "x86_avx2"} <= set(a["metrics_by_cpu"]), key
+            assert all(m["passes_gate"] for m in a["metrics_by_cpu"].values()), key

@@ -5,7 +5,10 @@
 # every artifact, and compared with this x86 machine. Exits 1 when an int8
 # artifact breaks the export gate on any CPU family (fold-9 macro-AUC drop
 # > 0.005 or > 2 % of decisions flipped, against fp32 on the same family), 2 on
-# a setup error. Emulated timing means nothing: none is reported.
+# a setup error. Emulated timing means nothing: none is reported. Nor are
+# instruction counts: Debian's qemu-aarch64 is a static build without TCG plugin
+# support ("unknown option 'plugin'"), and no plugin .so is packaged; counting
+# would mean building qemu from source.
 #
 #   sudo tools/arm64_check.sh [--suites "bookworm trixie"] [--cpus "cortex-a72 cortex-a76"]
 #                             [--work DIR] [--limit N] [--speed N] [--update-card]
