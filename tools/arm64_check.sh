@@ -11,7 +11,7 @@
 # would mean building qemu from source.
 #
 #   sudo tools/arm64_check.sh [--suites "bookworm trixie"] [--cpus "cortex-a72 cortex-a76"]
-#                             [--work DIR] [--limit N] [--speed N] [--update-card]
+#                             [--work DIR] [--limit N] [--speed N] [--update-card] [--no-int8-windows]
 #
 # --limit N: the first N fold-9/10 records only (a quick look; AUCs on few
 # records mean little). --speed N: the emulated device at N x real time for
@@ -21,7 +21,8 @@
 # --windows: inference only, a few minutes under emulation where tgll-predict on
 # all 486 records would take hours); its gate counts too. --update-card records
 # those per-family metrics in the bundle's card (metrics_by_cpu), which
-# load_model reads to run the artifact gated on the CPU it finds.
+# load_model reads to run the artifact gated on the CPU it finds;
+# --no-int8-windows skips that step (a quick check of another suite).
 #
 # Needs: a Debian host (its archive keyring), root (debootstrap, chroot,
 # mount), debootstrap, apt-get, dpkg-deb, the Debian mirror and PyPI, and the
@@ -53,6 +54,7 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 LIMIT=0
 SPEED=1
 UPDATE_CARD=
+INT8_WINDOWS=1
 PY=$REPO/.venv/bin/python
 BUNDLE=$REPO/models/tgllnet-edge-superdiagnostic
 
@@ -65,6 +67,7 @@ while [ $# -gt 0 ]; do
         --limit) LIMIT=$2; shift 2 ;;
         --speed) SPEED=$2; shift 2 ;;
         --update-card) UPDATE_CARD=1; shift ;;
+        --no-int8-windows) INT8_WINDOWS=; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -243,6 +246,7 @@ run_family() { # run_family NAME DATA_DIR BUNDLE_DIR BIN_DIR CMD_PREFIX...
 WINDOWS=
 save_windows() {
     local root=$REPO/../shared/data/ptb-xl
+    [ -n "$INT8_WINDOWS" ] || return 0
     [ -f "$root/ptbxl_database.csv" ] || { say "no dataset: int8 metrics on the records above only"; return; }
     mkdir -p "$WORK/results/int8/$X86"
     "$PY" "$REPO/tools/int8_by_cpu.py" --bundle "$BUNDLE" --data "$root" --save-windows "$WORK/windows.npz" \

@@ -52,6 +52,7 @@ def test_console_scripts_are_installed():
     (["--data", FIX / "cpsc2018", "--task", "rhythm", "--arch", "tgllnet", "--out", "x"], "does not fit"),
     (["--data", PTBXL, "--task", "form", "--arch", "resnet1d_wang", "--preset", "edge", "--out", "x"], "tgllnet only"),
     (["--data", PTBXL, "--task", "form", "--arch", "tgllnet", "--out", "x", "--model-arg", "width"], "KEY=VALUE"),
+    (["--data", PTBXL, "--task", "form", "--arch", "tgllnet", "--out", "x", "--augment-p-clean", "1.5"], "in [0, 1]"),
 ])
 def test_bad_train_arguments_exit_2(argv, message, capsys):
     code, _, err = run(train_main, argv, capsys)
@@ -108,3 +109,19 @@ def test_train_then_eval_on_the_fixture(tmp_path, capsys):
     # an existing checkpoint is not overwritten silently
     code, _, err = run(train_main, ["--data", PTBXL, "--task", "superdiagnostic", "--out", out, *TINY], capsys)
     assert code == 2 and "--overwrite" in err
+
+
+def test_init_fine_tunes_from_a_checkpoint_and_refuses_another_model(tmp_path, capsys):
+    first = tmp_path / "first"
+    code, _, err = run(train_main, ["--data", PTBXL, "--task", "superdiagnostic", "--out", first, *TINY], capsys)
+    assert code == 0, err
+    second = tmp_path / "second"
+    code, _, err = run(train_main, ["--data", PTBXL, "--task", "superdiagnostic", "--out", second, "--init", first,
+                                    *TINY], capsys)
+    assert code == 0, err
+    assert json.loads((second / "config.json").read_text())["train"]["init"] == str(first)
+    # another width: not the model the checkpoint holds
+    other = [a if a != "width=8" else "width=4" for a in TINY]
+    code, _, err = run(train_main, ["--data", PTBXL, "--task", "superdiagnostic", "--out", tmp_path / "third",
+                                    "--init", first, *other], capsys)
+    assert code == 1 and "--init" in err and "not the one asked for" in err
