@@ -43,3 +43,11 @@ def non_negative_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0; got {text}")
     return value
+
+
+def probability(text: str) -> float:
+    """A number in [0, 1] (a probability, a share)."""
+    value = _finite(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1]; got {text}")
+    return value

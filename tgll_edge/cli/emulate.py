@@ -16,18 +16,8 @@ import tempfile
 from ..errors import TgllError
 from ..link.emulator import SUPPORTED_RATES, Emulator, Faults, PtyTransport, SerialPortTransport
 from ..link.payloads import max_samples_per_packet
-from .args import lead_list, non_negative_float, positive_float
+from .args import lead_list, non_negative_float, positive_float, probability
 from ..link.serial import DEFAULT_BAUD
-
-
-def _probability(text: str) -> float:
-    try:
-        p = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a probability: {text!r}") from None
-    if not 0.0 <= p <= 1.0:
-        raise argparse.ArgumentTypeError(f"probability must be in [0, 1], got {text}")
-    return p
 
 
 def _drop(text: str) -> tuple[float, int]:
@@ -40,7 +30,7 @@ def _drop(text: str) -> tuple[float, int]:
         if n < 2:
             raise argparse.ArgumentTypeError(f"--drop-packets every:N needs an integer N >= 2, got {text!r}")
         return 0.0, n
-    return _probability(text), 0
+    return probability(text), 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--seed", type=int, default=0, help="RNG seed for all faults (default 0)")
     fault.add_argument("--drop-packets", type=_drop, default=(0.0, 0), metavar="P|every:N",
                        help="drop DATA packets with probability P, or every Nth")
-    fault.add_argument("--flip-bits", type=_probability, default=0.0, metavar="P",
+    fault.add_argument("--flip-bits", type=probability, default=0.0, metavar="P",
                        help="flip one bit in a DATA packet with probability P")
-    fault.add_argument("--garbage", type=_probability, default=0.0, metavar="P",
+    fault.add_argument("--garbage", type=probability, default=0.0, metavar="P",
                        help="insert a burst of random bytes + 0x00 before a DATA packet with probability P")
     fault.add_argument("--disconnect-after", type=non_negative_float, metavar="S",
                        help="vanish after S seconds of streaming (once)")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli.args import probability
 from .data import TASKS
 from .protocol import ARCHS, SCHEDULES
 
@@ -43,16 +44,6 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
         return value
     return parse
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
 
 
 def _add_data_options(p):
@@ -87,7 +78,7 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", choices=("none", "noise"), default="none",
                    help="noise: wearable-like noise (baseline wander, EMG, powerline, motion; random type and "
                         "SNR 0-24 dB per window) on the training folds' batches; needs the [analysis] extra")
-    p.add_argument("--augment-p-clean", type=_fraction, default=0.25, metavar="P",
+    p.add_argument("--augment-p-clean", type=probability, default=0.25, metavar="P",
                    help="with --augment noise: the share of training windows left clean (default 0.25)")
     p.add_argument("--init", metavar="CHECKPOINT",
                    help="fine-tune: start from this checkpoint's weights (same model and data; e.g. a short "

@@ -286,14 +286,19 @@ class Gate:
                 "onnx_8bit_activations_max_abs_int8_weight": SATURATION_FREE_MAX_WEIGHT}
 
 
-def torch_reference(model: torch.nn.Module, data: EvalData, labels: list[str]) -> dict:
-    """Probabilities and scores of the torch fp32 model on folds 9 and 10: what every artifact is held to."""
-    _say(f"torch fp32 reference on fold 9 ({len(data.x_val)}) and fold 10 ({len(data.x_test)}) windows")
-    run = torch_predict(model)
+def reference(run, data: EvalData, labels: list[str], name: str) -> dict:
+    """Probabilities and scores of ``run`` (windows -> logits) on folds 9 and 10: what every artifact
+    is held to."""
+    _say(f"{name} reference on fold 9 ({len(data.x_val)}) and fold 10 ({len(data.x_test)}) windows")
     ref = {"p_val": sigmoid(run(data.x_val)), "p_test": sigmoid(run(data.x_test))}
     ref["val"], ref["test"] = score(data.y_val, ref["p_val"], labels), score(data.y_test, ref["p_test"], labels)
-    _say(f"  torch fp32: val macro-AUC {ref['val']['macro_auc']:.4f}, test {ref['test']['macro_auc']:.4f}")
+    _say(f"  {name}: val macro-AUC {ref['val']['macro_auc']:.4f}, test {ref['test']['macro_auc']:.4f}")
     return ref
+
+
+def torch_reference(model: torch.nn.Module, data: EvalData, labels: list[str]) -> dict:
+    """:func:`reference` of the torch fp32 model."""
+    return reference(torch_predict(model), data, labels, "torch fp32")
 
 
 def convert(model: torch.nn.Module, fmt: str, out: Path, gate: Gate) -> dict:

@@ -18,23 +18,12 @@ import datetime as _dt
 import shutil
 from pathlib import Path
 
-from ..bundle import read_card, verify_artifact, write_card
+from ..bundle import ARTIFACT_KEYS, read_card, verify_artifact, write_card
 from ..errors import ExportError
-from ..runtime import sigmoid
 from . import quantize
-from .export import Gate, _say, backend_predict, load_eval_data, score, try_recipes
+from .export import Gate, _say, backend_predict, load_eval_data, reference, try_recipes
 
 KEY = "onnx_int8"
-
-
-def onnx_reference(fp32: Path, data, labels: list[str]) -> dict:
-    """Probabilities and scores of the bundle's fp32 ONNX on folds 9 and 10 (the gate's reference)."""
-    _say(f"onnx_fp32 reference on fold 9 ({len(data.x_val)}) and fold 10 ({len(data.x_test)}) windows")
-    run = backend_predict(fp32)
-    ref = {"p_val": sigmoid(run(data.x_val)), "p_test": sigmoid(run(data.x_test))}
-    ref["val"], ref["test"] = score(data.y_val, ref["p_val"], labels), score(data.y_test, ref["p_test"], labels)
-    _say(f"  onnx_fp32: val macro-AUC {ref['val']['macro_auc']:.4f}, test {ref['test']['macro_auc']:.4f}")
-    return ref
 
 
 def requantize_bundle(bundle: str | Path, out: str | Path, data_path: str | None, *, calib_windows: int = 256,
@@ -58,9 +47,9 @@ def requantize_bundle(bundle: str | Path, out: str | Path, data_path: str | None
     _say("loading evaluation data (folds 9, 10; calibration from training folds)")
     data = load_eval_data(config, data_path, calib_windows)
     thresholds = [float(card["thresholds"][lab]) for lab in labels]
-    gate = Gate(onnx_reference(out / fp32.name, data, labels), data, labels, thresholds, max_auc_drop,
-                max_flip_rate, reference_name="onnx_fp32 (the bundle's; equal to torch fp32 within the export's "
-                                              "tolerance)")
+    ref = reference(backend_predict(out / fp32.name), data, labels, "onnx_fp32")
+    gate = Gate(ref, data, labels, thresholds, max_auc_drop, max_flip_rate,
+                reference_name="onnx_fp32 (the bundle's; equal to torch fp32 within the export's tolerance)")
     entry, attempts = try_recipes(None, "onnx", out, recipes, gate)
     failures = []
     if entry is None:
@@ -69,8 +58,7 @@ def requantize_bundle(bundle: str | Path, out: str | Path, data_path: str | None
     else:
         card["artifacts"][KEY] = entry
     if card["default_artifact"] not in card["artifacts"]:
-        card["default_artifact"] = next(k for k in ("onnx_int8", "tflite_int8", "onnx_fp32", "tflite_fp32")
-                                        if k in card["artifacts"])
+        card["default_artifact"] = next(k for k in ARTIFACT_KEYS if k in card["artifacts"])
     card["provenance"].setdefault("requantized", []).append(
         {"artifact": KEY, "command": command, "passed": entry is not None,
          "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
