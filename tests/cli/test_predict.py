@@ -7,6 +7,7 @@ import pytest
 import wfdb
 
 from bundle_factory import LABELS, make_bundle
+from wfdbkit import write_mv_record
 from tgll_edge.cli.predict import main
 from tgll_edge.runtime import load_model
 from tgll_edge.signal.leads import LEADS_8, LEADS_12
@@ -20,12 +21,6 @@ def bundle(tmp_path_factory):
     return make_bundle(tmp_path_factory.mktemp("b") / "bundle")
 
 
-def _write(dirname: Path, name: str, x: np.ndarray, fs: float, leads) -> Path:
-    dirname.mkdir(parents=True, exist_ok=True)
-    wfdb.wrsamp(name, fs=fs, units=["mV"] * len(leads), sig_name=list(leads), p_signal=x.T,
-                fmt=["16"] * len(leads), adc_gain=[1000.0] * len(leads), baseline=[0] * len(leads),
-                write_dir=str(dirname))
-    return dirname / name
 
 
 def _lines(out: str) -> list[dict]:
@@ -48,7 +43,7 @@ def test_predict_500hz_record_matches_runtime(bundle, capsys):
 def test_eight_lead_record_is_derived(bundle, tmp_path, capsys):
     rec = wfdb.rdrecord(str(RECORD))
     idx = [rec.sig_name.index(n) for n in LEADS_8]
-    path8 = _write(tmp_path, "r8", rec.p_signal.T[idx], rec.fs, LEADS_8)
+    path8 = write_mv_record(tmp_path, "r8", rec.p_signal.T[idx], rec.fs, LEADS_8)
     assert main(["--model", str(bundle), str(path8)]) == 0
     (res,) = _lines(capsys.readouterr().out)
     assert set(res["probabilities"]) == set(LABELS)
@@ -56,7 +51,7 @@ def test_eight_lead_record_is_derived(bundle, tmp_path, capsys):
 
 def test_all_windows_and_directory(bundle, tmp_path, capsys):
     x = np.random.default_rng(0).standard_normal((12, 250 * 25)) * 0.2  # 25 s at 250 Hz
-    _write(tmp_path / "d", "long", x, 250, LEADS_12)
+    write_mv_record(tmp_path / "d", "long", x, 250, LEADS_12)
     assert main(["--model", str(bundle), "--all-windows", "--hop", "5", str(tmp_path / "d")]) == 0
     (res,) = _lines(capsys.readouterr().out)
     assert [w["start_s"] for w in res["windows"]] == [0.0, 5.0, 10.0, 15.0]
@@ -65,8 +60,8 @@ def test_all_windows_and_directory(bundle, tmp_path, capsys):
 
 
 def test_bad_records_reported_others_printed(bundle, tmp_path, capsys):
-    short = _write(tmp_path, "short", np.zeros((12, 500 * 4)), 500, LEADS_12)
-    few = _write(tmp_path, "few", np.zeros((3, 5000)), 500, ["I", "II", "V1"])
+    short = write_mv_record(tmp_path, "short", np.zeros((12, 500 * 4)), 500, LEADS_12)
+    few = write_mv_record(tmp_path, "few", np.zeros((3, 5000)), 500, ["I", "II", "V1"])
     rc = main(["--model", str(bundle), str(short), str(RECORD), str(few), str(tmp_path / "absent")])
     cap = capsys.readouterr()
     assert rc == 1

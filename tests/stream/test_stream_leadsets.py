@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import wfdb
 from streamkit import ListSource, blocks, synthetic_ecg
+from wfdbkit import write_mv_record
 
 from bundle_factory import leadset_reference_logits, make_leadset_bundle, make_leadset_onnx, replace_model_file
 from tgll_edge.cli.predict import main as predict_main
@@ -253,12 +253,6 @@ def test_twelve_lead_bundle_keeps_todays_behaviour(tiny_model):
 
 # -- tgll-predict ---------------------------------------------------------------------------
 
-def _write(dirname: Path, name: str, x: np.ndarray, fs: float, leads) -> Path:
-    dirname.mkdir(parents=True, exist_ok=True)
-    wfdb.wrsamp(name, fs=fs, units=["mV"] * len(leads), sig_name=list(leads), p_signal=x.T,
-                fmt=["16"] * len(leads), adc_gain=[1000.0] * len(leads), baseline=[0] * len(leads),
-                write_dir=str(dirname))
-    return dirname / name
 
 
 def test_predict_leads_subset_and_reduced_record(ls_model, tmp_path, capsys):
@@ -277,7 +271,7 @@ def test_predict_leads_subset_and_reduced_record(ls_model, tmp_path, capsys):
     p = ls_model.predict_proba(y[None], mask)[0]
     np.testing.assert_allclose([res["probabilities"][k] for k in ls_model.labels], p, atol=1e-5)
     # a record holding only II and V2
-    rec = _write(tmp_path, "two", x[[labels.index("II"), labels.index("V2")]], fs, ["II", "V2"])
+    rec = write_mv_record(tmp_path, "two", x[[labels.index("II"), labels.index("V2")]], fs, ["II", "V2"])
     assert predict_main(["--model", b, str(rec)]) == 0
     assert json.loads(capsys.readouterr().out)["leads_used"] == ["II", "V2"]
     # --leads naming a lead that record lacks: exit 2 with a message
