@@ -69,6 +69,7 @@ class VirtualBle:
         self.clients: list[BumbleClient] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.phases_done = threading.Event()  # set when the last phase has been notified
+        self.got_info_request = threading.Event()  # a GET_INFO arrived
         self._starts = 0
         self._seq = 0
         self._tx = bytearray()
@@ -157,6 +158,7 @@ class VirtualBle:
                 else:
                     self.loop.create_task(self._flush(connection))
             elif p.body.command == CommandCode.GET_INFO:
+                self.got_info_request.set()
                 self._queue(self.info, 0)
                 self.loop.create_task(self._flush(connection))
             elif p.body.command == CommandCode.STOP and self._streaming is not None:
@@ -184,6 +186,14 @@ class VirtualBle:
         first, end = self.plan[k]
         n_ch = self.counts.shape[0]
         for i in range(first, end, self.samples_per_packet):
+            # a device that sends INFO only on GET_INFO: the second half of the phase waits for the
+            # request (unpaced, the whole phase could otherwise be notified before the gateway's
+            # GET_INFO gets through on a loaded machine, and none of it would be usable)
+            if not self.info_on_start and i >= (first + end) // 2:
+                for _ in range(2000):  # at most 10 s
+                    if self.got_info_request.is_set():
+                        break
+                    await asyncio.sleep(0.005)
             j = min(i + self.samples_per_packet, end)
             self._queue(Data(n_ch, j - i, 0, encode_data_payload(self.counts[:, i:j].T)[4:]), i)
             await self._flush(connection, final=False)
