@@ -143,7 +143,11 @@ def verify_artifact(bundle_dir: str | Path, card: dict, artifact: str) -> Path:
     if artifact not in card["artifacts"]:
         raise BundleError(f"bundle {bundle_dir} has no artifact {artifact!r}; "
                           f"available: {', '.join(sorted(card['artifacts']))}")
-    entry = card["artifacts"][artifact]
+    return verify_file(bundle_dir, card["artifacts"][artifact])
+
+
+def verify_file(bundle_dir: str | Path, entry: dict) -> Path:
+    """Path of a card-listed model file (``entry``: file, bytes, sha256) after checking it."""
     path = Path(bundle_dir) / entry["file"]
     if not path.is_file():
         raise BundleError(f"model file {path} listed in the card is missing")

@@ -83,6 +83,7 @@ class Model:
         self.lead_sets: dict = dict(card.get("lead_sets") or {})
         self.min_leads = int(card.get("min_leads", 1)) if self.lead_set_aware else len(self.leads)
         self._basis = BasisCache(graph["adjacency"], int(graph["cheb_k"])) if self.lead_set_aware else None
+        self._split = None  # the streaming split's onnxruntime sessions (stream_scorer)
 
     def __repr__(self) -> str:
         return f"Model({self.card['name']!r}, artifact={self.artifact!r}, labels={self.labels})"
@@ -136,19 +137,36 @@ class Model:
             return None
         return m
 
-    def _run(self, windows, lead_mask=None) -> np.ndarray:
+    def model_inputs(self, windows, lead_mask=None) -> tuple[np.ndarray, dict]:
+        """Checked windows -> the model file's inputs: x (scaled; unusable leads 0) and, for a
+        lead-set-aware bundle, {"lead_mask", "cheb"} (each window's lead graph basis)."""
         x = np.asarray(windows, dtype=np.float32)
         if x.ndim != 3:
             self.check_windows(x)  # raises the shape error
         m = self.check_mask(lead_mask, x.shape[0])
         x = self.scaler.transform(self.check_windows(x, m))
         if not self.lead_set_aware:
-            return self.backend.run(x)
+            return x, {}
         if m is None:
             m = np.ones((x.shape[0], len(self.leads)), dtype=np.float32)
         x = np.where(m[:, :, None] > 0, x, np.float32(0)).astype(np.float32)  # unusable leads: 0, after scaling
         cheb = np.stack([self._basis(row) for row in m])
-        return self.backend.run(x, lead_mask=m, cheb=cheb)
+        return x, {"lead_mask": m, "cheb": cheb}
+
+    def _run(self, windows, lead_mask=None) -> np.ndarray:
+        x, extra = self.model_inputs(windows, lead_mask)
+        return self.backend.run(x, **extra)
+
+    def stream_scorer(self, threads: int = 1):
+        """A :class:`tgll_edge.incremental.StreamScorer` for consecutive overlapping windows
+        when this artifact ships its streaming split (card ``stream``), else None."""
+        entry = self.card["artifacts"][self.artifact].get("stream")
+        if not entry or self.card["artifacts"][self.artifact]["format"] != "onnx":
+            return None
+        from .incremental import StreamScorer, open_split
+        if self._split is None:  # opened once: every stream (a gateway's devices) shares the sessions
+            self._split = open_split(self, entry, threads=threads)
+        return StreamScorer(self, *self._split)
 
     def logits(self, windows, lead_mask=None) -> np.ndarray:
         if self._output != "logits":

@@ -310,3 +310,17 @@ def test_requantize_refuses_a_tampered_fp32_file(exported, tmp_path, monkeypatch
     (bundle / "model_fp32.onnx").write_bytes(bytes(raw))
     with pytest.raises(TgllError, match="sha256|checksum|changed"):
         _requantize((bundle,), tmp_path, monkeypatch)
+
+
+def test_export_and_requantize_ship_the_streaming_split(exported, tmp_path, monkeypatch):
+    """tgllnet's ONNX files come with their graph-stage / temporal-stage split (tgll_edge.incremental);
+    --requantize rebuilds the int8 one; a failed requantize leaves no stale split file behind."""
+    for key in ("onnx_fp32", "onnx_int8"):
+        assert "stream" in read_card(exported[0])["artifacts"][key]
+    assert "stream" not in read_card(exported[0])["artifacts"]["tflite_fp32"]
+    out, _ = _requantize(exported, tmp_path, monkeypatch)
+    split = read_card(out)["artifacts"]["onnx_int8"]["stream"]
+    assert sha256_file(out / split["tokens"]["file"]) == split["tokens"]["sha256"]
+    assert load_model(out, artifact="onnx_int8").stream_scorer() is not None
+    bad, result = _requantize(exported, tmp_path / "x", monkeypatch, max_auc_drop=-1.0)
+    assert result["failures"] and not list(bad.glob("model_int8*.onnx"))

@@ -25,23 +25,28 @@ def _spec(arg) -> TensorSpec:
     return TensorSpec(dims, np.dtype(_ONNX_TYPES.get(arg.type, np.void)))
 
 
+def open_session(path: str | Path, threads: int = 1):
+    """An onnxruntime CPU session; BundleError when the file is not a loadable ONNX model."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # threads=1 on a gateway: predictable latency and no oversubscription
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except _load_errors() as exc:
+        raise BundleError(f"{path}: onnxruntime cannot load it as an ONNX model "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+
+
 class OnnxBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int = 1):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        # threads=1 on a gateway: predictable latency and no oversubscription
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        except _load_errors() as exc:
-            raise BundleError(f"{path}: onnxruntime cannot load it as an ONNX model "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+        self.session = open_session(path, threads)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if not inputs or len(outputs) != 1:
             raise BundleError(f"{path}: expected one output and at least one input; got {len(inputs)} inputs "

@@ -57,12 +57,16 @@ class Pipeline:
     :class:`tgll_edge.stream.Recorder` ...); ``recorder`` is one more sink.
     rhythm: heart rate, RR irregularity and the SQI per window (``tgll_edge.signal.rhythm``,
     numpy; default on).
+    incremental: score consecutive windows through the bundle's streaming split when it has
+    one (``tgll_edge.incremental``: the graph stage runs on the new samples only; the same
+    probabilities); False runs the whole model on every window.
     """
 
     def __init__(self, source: Iterable, model=None, hop_s: float = 5.0, *, artifact: str | None = None,
                  threads: int = 1, quality: QualitySettings | None = None, duration_s: float | None = None,
                  max_bridge_ms: float = DEFAULT_MAX_BRIDGE_MS, sinks: Iterable[Sink] = (), recorder: Sink | None = None, on_window: Callable | None = None,
-                 on_gap: Callable | None = None, on_status: Callable | None = None, rhythm: bool | None = None):
+                 on_gap: Callable | None = None, on_status: Callable | None = None, rhythm: bool | None = None,
+                 incremental: bool = True):
         if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             from ..runtime import load_model
             model = load_model(model, artifact=artifact, threads=threads)
@@ -74,6 +78,10 @@ class Pipeline:
         self.hop_s = hop_s
         self.quality_settings = quality or QualitySettings()
         self.rhythm = _rhythm.available() if rhythm is None else bool(rhythm)
+        # consecutive windows share most of their samples: score them incrementally when the
+        # bundle ships the streaming split (tgll_edge.incremental); same probabilities
+        self._scorer = model.stream_scorer(threads=threads) if incremental and hasattr(model, "stream_scorer") \
+            else None
         self.duration_s = duration_s
         self.sinks: list[Sink] = list(sinks) + ([recorder] if recorder is not None else [])
         if any(type(s).signal is not Sink.signal for s in self.sinks):
@@ -251,6 +259,15 @@ class Pipeline:
                    channel_labels=w.channel_labels, processed=w.data[present], rail_mv=self.rail_mv, settings=qs)
         return q, _electrodes.gate(q, w.channel_labels, self.model.min_leads)
 
+    def _score(self, keep: list[Window], lead_mask) -> np.ndarray:
+        """Probabilities for the windows that passed the gate: through the streaming split
+        (graph stage on the new samples only) when the bundle has one, else in one batch."""
+        if self._scorer is None:
+            return self.model.predict_proba(np.stack([w.data for w in keep]),
+                                            **({} if lead_mask is None else {"lead_mask": lead_mask}))
+        return np.stack([self._scorer.predict_proba(w.data, w.t_start, None if lead_mask is None else lead_mask[i])
+                         for i, w in enumerate(keep)])
+
     def evaluate(self, windows: list[Window]) -> list[Finding]:
         """Quality-gate a batch of windows, run the model once on those that pass."""
         qs = self.quality_settings
@@ -268,7 +285,7 @@ class Pipeline:
         keep = [w for w in windows if not w.quality.skipped]
         masks = {} if uses[0] is None else \
             {"lead_mask": np.stack([u.mask for w, u in zip(windows, uses) if not w.quality.skipped])} if keep else {}
-        proba = self.model.predict_proba(np.stack([w.data for w in keep]), **masks) if keep else None
+        proba = self._score(keep, masks.get("lead_mask")) if keep else None
         findings, k = [], 0
         labels, thresholds = self.model.labels, self.model.thresholds
         for w, rh, use in zip(windows, rhythms, uses):

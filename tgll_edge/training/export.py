@@ -415,6 +415,9 @@ def export_bundle(model: torch.nn.Module, config: dict, out: str | Path, data: E
         else:
             artifacts[artifact_key(fmt, "int8")] = entry
 
+    if getattr(model, "arch", None) == "tgllnet":  # its graph stage is pointwise in time: stream it
+        from .stream_split import add_stream_splits
+        add_stream_splits(out, artifacts, data.x_val[:64])
     card = write_bundle_card(model, config, out, artifacts, gate, name=name, checkpoint_dir=checkpoint_dir,
                              command=command)
     _say(f"wrote {out / 'card.json'} ({', '.join(artifacts)}; default {card['default_artifact']}) "
@@ -479,13 +482,19 @@ def main(argv=None) -> int:
     ap.add_argument("--calib-windows", type=int, default=256, help="calibration windows from folds 1-8")
     ap.add_argument("--data", help="dataset root (default: the checkpoint's data path)")
     ap.add_argument("--name", help="bundle name for the card (default: the --out directory name)")
+    ap.add_argument("--stream-split", action="store_true",
+                    help="CHECKPOINT is a bundle: add the streaming split of its ONNX files (graph stage and "
+                         "temporal stage, so a stream runs the graph stage on new samples only), checked on "
+                         "fold-9 windows; the rest of the bundle is copied to --out unchanged")
     ap.add_argument("--requantize", action="store_true",
                     help="CHECKPOINT is a bundle: rebuild its int8 ONNX from its own fp32 ONNX with the current "
                          "recipes and gate (no checkpoint needed; the rest of the bundle is copied to --out, "
                          "which may be the bundle itself)")
     args = ap.parse_args(argv)
     command = "tgll-export " + " ".join(sys.argv[1:] if argv is None else argv)
-    if args.requantize:
+    if args.requantize and args.stream_split:
+        ap.error("--requantize already rebuilds the streaming split; give one of them")
+    if args.requantize or args.stream_split:
         return _requantize_main(args, command)
 
     from .checkpoint import load_checkpoint
@@ -524,7 +533,7 @@ def _requantize_main(args, command: str) -> int:
     try:
         result = requantize_bundle(args.checkpoint, args.out, args.data, calib_windows=args.calib_windows,
                                    max_auc_drop=args.max_auc_drop, max_flip_rate=args.max_flip_rate,
-                                   command=command)
+                                   command=command, split_only=args.stream_split)
     except (TgllError, FileNotFoundError, ValueError) as exc:
         print(f"tgll-export: error: {exc}", file=sys.stderr)
         return 1

@@ -280,6 +280,14 @@ def export_leadset_bundle(model, config: dict, out, data: ex.EvalData, *, int8: 
             q.unlink(missing_ok=True)
             failures.append({"artifact": "onnx_int8", "attempts": attempts})
 
+    # the streaming split, checked on fold-9 windows under the 12-lead and a reduced set's inputs
+    from .stream_split import add_stream_splits
+    xs = data.x_val[:64]
+    half = len(xs) // 2
+    sets = [set_inputs(model, "12", half), set_inputs(model, "3", len(xs) - half)]
+    extra = {k: np.concatenate([sets[0][k], sets[1][k]]) for k in sets[0]}
+    add_stream_splits(out, artifacts, np.where(extra["lead_mask"][:, :, None] > 0, xs, 0).astype(np.float32), extra)
+
     default = "onnx_int8" if "onnx_int8" in artifacts else "onnx_fp32"
     card = ex.make_card(model, config, artifacts, default, refs["12"], name=name or out.name,
                         checkpoint_dir=checkpoint_dir, command=command, max_auc_drop=max_auc_drop)

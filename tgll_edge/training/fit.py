@@ -177,6 +177,25 @@ def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, b
                      train_seconds=time.perf_counter() - start)
 
 
+
+def _is_12_lead_of(init_model: dict, lead_set_model: dict) -> bool:
+    """True when ``init_model`` is the same TGLLNet as ``lead_set_model`` without lead-set mode."""
+    return {k: v for k, v in lead_set_model.items() if k != "lead_sets"} == init_model
+
+
+def warm_start_lead_sets(model, start) -> None:
+    """Start a lead-set TGLLNet from a 12-lead one (``--lead-sets --init``): every shared weight is
+    copied and the mask embedding starts at zero, so on the full 12-lead set the new model begins
+    with exactly the old one's outputs and lead-set training only has to add the reduced sets."""
+    import torch
+
+    missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("mask_embedding.") for k in missing):
+        raise ValueError(f"--init: weights do not fit the lead-set model (missing {missing}, unexpected {unexpected})")
+    with torch.no_grad():
+        model.mask_embedding.weight.zero_()
+        model.mask_embedding.bias.zero_()
+
 def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, model_kwargs: dict | None = None,
               epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, threads: int = 2,
               per_lead_scaler: bool = False, schedule: str = "none", patience: int | None = None,
@@ -211,12 +230,15 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
                         n_outputs=len(ds.labels), preset=preset, **(model_kwargs or {}))
     if init is not None:  # fine-tune: start from a checkpoint of the same model on the same data
         start, init_config = checkpoint.load_checkpoint(init)
-        if init_config["model"] != model.config():
-            raise ValueError(f"--init {init}: its model {init_config['model']} is not the one asked for "
-                             f"({model.config()})")
         if init_config["scaler"] != scaler.to_dict() or list(init_config["labels"]) != list(ds.labels):
             raise ValueError(f"--init {init}: trained with another scaler or labels than this data gives")
-        model = start.train()
+        if init_config["model"] == model.config():
+            model = start.train()
+        elif lead_sets and _is_12_lead_of(init_config["model"], model.config()):
+            warm_start_lead_sets(model, start)
+        else:
+            raise ValueError(f"--init {init}: its model {init_config['model']} is not the one asked for "
+                             f"({model.config()})")
     augmenter = None
     if augment == "noise":  # issue 14: wearable-like noise on the training folds' batches only
         from .augment import NoiseAugmenter
