@@ -10,7 +10,7 @@ pytest.importorskip("onnxruntime")
 from tgll_edge.backends import open_backend  # noqa: E402
 from tgll_edge.signal.preprocess import DEFAULT_SETTINGS  # noqa: E402
 from tgll_edge.training.export import EvalData  # noqa: E402
-from tgll_edge.training.export_leadsets import RECIPES, export_leadset_bundle, set_inputs  # noqa: E402
+from tgll_edge.training.export_leadsets import RECIPES, TFLITE_RECIPES, export_leadset_bundle, set_inputs  # noqa: E402
 from tgll_edge.training.leadsets import STANDARD_SETS, standard_masks  # noqa: E402
 from tgll_edge.training.models import build_model  # noqa: E402
 
@@ -42,7 +42,7 @@ def bundle(tmp_path_factory):
                     "test_fold": 10}}
     out = tmp_path_factory.mktemp("b") / "ls"
     res = export_leadset_bundle(model, cfg, out, _data(), int8=True, max_auc_drop=1.0, max_flip_rate=1.0,
-                                recipes=RECIPES[:1])
+                                recipes=RECIPES[:1], formats=("onnx", "tflite"), tflite_recipes=TFLITE_RECIPES[1:])
     return model, out, res
 
 
@@ -57,8 +57,10 @@ def test_card_has_the_contract_fields(bundle):
     for name, entry in card["lead_sets"].items():
         assert entry["leads"] == STANDARD_SETS[name]
         assert {"val_macro_auc", "test_macro_auc", "gate"} <= set(entry)
-        assert set(entry["gate"]) == {"onnx_fp32", "onnx_int8"}
-    assert set(card["artifacts"]) == {"onnx_fp32", "onnx_int8"} and not res["failures"]
+        assert set(entry["gate"]) == {"onnx_fp32", "onnx_int8", "tflite_fp32", "tflite_int8"}
+    assert set(card["artifacts"]) == {"onnx_fp32", "onnx_int8", "tflite_fp32", "tflite_int8"} and not res["failures"]
+    for key in ("onnx_fp32", "onnx_int8"):  # the streaming split, checked under a reduced set's inputs too
+        assert card["artifacts"][key]["stream"]["check"]["max_abs_prob_diff_vs_file"] <= 1e-4
 
 
 def test_artifacts_equal_torch_for_every_set_and_any_mask(bundle):
@@ -75,3 +77,19 @@ def test_artifacts_equal_torch_for_every_set_and_any_mask(bundle):
         np.testing.assert_allclose(got, ref, atol=1e-4)
         garbage = xm + (1 - m)[None, :, None] * 50.0  # the exported model ignores masked leads by itself
         np.testing.assert_allclose(fp32.run(garbage, **feeds), got, atol=1e-5)
+
+
+def test_tflite_files_take_the_graph_as_input_and_agree_with_torch(bundle):
+    """The TFLite twins of the graph-input form: same three inputs, any mask, torch's outputs
+    (fp32 to 1e-4; int8 dynamic range within the test model's loose bound)."""
+    pytest.importorskip("ai_edge_litert")
+    model, out, _ = bundle
+    x = np.random.default_rng(6).standard_normal((2, 12, 1000)).astype(np.float32)
+    m = np.array([1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0], np.float32)  # I, II, V2
+    feeds = set_inputs(model, m, 2)
+    xm = x * m[None, :, None]
+    with torch.no_grad():
+        ref = model(torch.as_tensor(xm), torch.as_tensor(feeds["lead_mask"])).numpy()
+    np.testing.assert_allclose(open_backend(out / "model_fp32.tflite").run(xm, **feeds), ref, atol=1e-4)
+    got8 = open_backend(out / "model_int8.tflite").run(xm, **feeds)
+    assert np.abs(got8 - ref).max() < 0.5

@@ -12,7 +12,8 @@ standard set (``lead_sets``) the fold-9 and fold-10 macro-AUC of the default art
 and the int8 gate's result for every artifact. fp32 ONNX and int8 ONNX (static QDQ,
 calibrated on training-fold windows under the standard sets' masks); every int8 file
 must pass the gate (fold-9 AUC drop <= 0.005, decision flips <= 2 % vs torch fp32) for
-EACH standard set, else the next recipe is tried. TFLite is not written for this form yet.
+EACH standard set, else the next recipe is tried. TFLite (``--formats onnx,tflite``): fp32 and
+int8 (PT2E, ``TFLITE_RECIPES``) with the same three inputs at batch 1, gated per set the same way.
 """
 from __future__ import annotations
 
@@ -215,7 +216,7 @@ def _summary(per: dict) -> dict:
 def export_leadset_bundle(model, config: dict, out, data: ex.EvalData, *, int8: bool = True,
                           max_auc_drop: float = MAX_AUC_DROP, max_flip_rate: float = MAX_FLIP_RATE,
                           name: str | None = None, checkpoint_dir=None, command: str | None = None,
-                          recipes=RECIPES) -> dict:
+                          recipes=RECIPES, formats=("onnx",), tflite_recipes=None) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     labels = list(config["labels"])
@@ -280,6 +281,10 @@ def export_leadset_bundle(model, config: dict, out, data: ex.EvalData, *, int8: 
             q.unlink(missing_ok=True)
             failures.append({"artifact": "onnx_int8", "attempts": attempts})
 
+    if "tflite" in formats:
+        _export_tflite(model, out, data, refs, lim, int8, artifacts, failures, per_artifact,
+                       recipes=tflite_recipes or TFLITE_RECIPES)
+
     # the streaming split, checked on fold-9 windows under the 12-lead and a reduced set's inputs
     from .stream_split import add_stream_splits
     xs = data.x_val[:64]
@@ -319,6 +324,74 @@ def export_leadset_bundle(model, config: dict, out, data: ex.EvalData, *, int8: 
     return {"card": card, "failures": failures}
 
 
+#: int8 TFLite recipes for the graph-input form, tried in turn, all ai-edge-quantizer on the fp32
+#: file (PT2E cannot convert the Chebyshev layers' batch matmul of a quantized input: the converter
+#: refuses a tfl.batch_matmul whose input and output types differ): static int8 activations
+#: calibrated under the standard sets' masks, then dynamic range, then int8 weights only
+TFLITE_RECIPES = (
+    {"name": "aeq_static_wi8_ai8", "mode": "ai_edge_quantizer", "activation_bits": 8},
+    {"name": "aeq_dynamic_wi8", "mode": "ai_edge_quantizer", "dynamic": True},
+    {"name": "aeq_weight_only_wi8", "mode": "ai_edge_quantizer", "activation_bits": 32},
+)
+
+
+def _tflite_samples(model, x_calib: np.ndarray) -> list:
+    feeds = calibration_feeds(model, x_calib)
+    return [tuple(feeds[k][i:i + 1] for k in INPUTS) for i in range(len(feeds["x"]))]
+
+
+def _export_tflite(model, out: Path, data, refs, lim, int8: bool, artifacts: dict, failures: list,
+                   per_artifact: dict, recipes=TFLITE_RECIPES) -> None:
+    """tflite_fp32 (litert-torch, batch 1, the three inputs) and, with ``int8``, the first
+    recipe of ``recipes`` that passes the gate on every standard set."""
+    import litert_torch
+
+    from .quantize import quantize_tflite_aeq
+
+    sample = tuple(torch.as_tensor(a) for a in _tflite_samples(model, data.x_calib[:1])[0])
+    fp32 = out / "model_fp32.tflite"
+    ex._say(f"tflite fp32 (graph as input): converting -> {fp32.name}")
+    litert_torch.convert(GraphInput(model).eval(), sample).export(str(fp32))
+    per = measure(fp32, model, refs, data, *lim)
+    worst = max(m["max_abs_prob_diff"] for m in per.values())
+    ex._say(f"  tflite_fp32: max|dp| over the sets {worst:.2g}")
+    if worst > ex.FP32_TOLERANCE:
+        raise ExportError(f"tflite fp32 disagrees with torch: max |prob diff| {worst} > {ex.FP32_TOLERANCE}")
+    per_artifact["tflite_fp32"] = per
+    artifacts["tflite_fp32"] = artifact_entry(fp32, "tflite", "fp32", {**per["12"], "metrics_lead_set": "12"},
+                                              inputs=list(INPUTS), metrics_by_lead_set=_summary(per))
+    if not int8:
+        return
+    q = out / "model_int8.tflite"
+    samples = _tflite_samples(model, data.x_calib)
+    attempts = []
+    for recipe in recipes:
+        ex._say(f"tflite int8: recipe {recipe['name']}")
+        try:
+            details = quantize_tflite_aeq(fp32, q, None, recipe, samples=samples)
+            per = measure(q, model, refs, data, *lim)
+        except Exception as exc:  # noqa: BLE001 - a recipe the toolchain cannot build is a failed attempt
+            attempts.append({"recipe": recipe["name"], "error": f"{type(exc).__name__}: {exc}"[:300]})
+            ex._say(f"  failed to build: {type(exc).__name__}: {exc}"[:300])
+            continue
+        ok = all(m["passes_gate"] for m in per.values())
+        attempts.append({"recipe": recipe["name"], "passed": ok,
+                         "by_lead_set": {n: {k: m[k] for k in ("val_auc_drop", "val_decision_flip_rate",
+                                                               "passes_gate")} for n, m in per.items()}})
+        for n, m in per.items():
+            ex._say(f"  [{n:>2}] val {m['val_macro_auc']:.4f} (drop {m['val_auc_drop']:+.4f}) flips "
+                    f"{m['val_decision_flip_rate']:.2%} -> {'PASS' if m['passes_gate'] else 'FAIL'}")
+        if ok:
+            details.update(attempts=attempts, remedy=None if recipe is recipes[0] else recipe["name"])
+            per_artifact["tflite_int8"] = per
+            artifacts["tflite_int8"] = artifact_entry(
+                q, "tflite", "int8", {**per["12"], "cpu_family": _cpu_family(), "metrics_lead_set": "12"},
+                inputs=list(INPUTS), quantization=details, metrics_by_lead_set=_summary(per))
+            return
+    q.unlink(missing_ok=True)
+    failures.append({"artifact": "tflite_int8", "attempts": attempts})
+
+
 def main_leadsets(model, config: dict, args, argv) -> int:
     """``tgll-export`` for a checkpoint trained with ``--lead-sets`` (called by export.main)."""
     import json
@@ -329,15 +402,13 @@ def main_leadsets(model, config: dict, args, argv) -> int:
         print("tgll-export: error: a lead-set bundle is written as ONNX (graph as input); add onnx to --formats",
               file=sys.stderr)
         return 2
-    if "tflite" in formats:
-        ex._say("lead-set bundle: TFLite is not written for the graph-input form (ONNX only)")
     try:
         ex._say(f"loaded lead-set checkpoint {args.checkpoint}")
         data = ex.load_eval_data(config, args.data, args.calib_windows)
         result = export_leadset_bundle(
             model, config, args.out, data, int8=args.int8, max_auc_drop=args.max_auc_drop,
             max_flip_rate=args.max_flip_rate, name=args.name, checkpoint_dir=args.checkpoint,
-            command="tgll-export " + " ".join(sys.argv[1:] if argv is None else argv))
+            command="tgll-export " + " ".join(sys.argv[1:] if argv is None else argv), formats=formats)
     except (ExportError, FileNotFoundError, ValueError) as exc:
         print(f"tgll-export: error: {exc}", file=sys.stderr)
         return 1

@@ -165,18 +165,38 @@ def quantize_tflite(model: torch.nn.Module, out_path: str | Path, windows: np.nd
     return quantize_tflite_pt2e(model, out_path, windows, recipe)
 
 
-def quantize_tflite_aeq(fp32_path: str | Path, out_path: str | Path, windows: np.ndarray, recipe: dict) -> dict:
-    """ai-edge-quantizer on the fp32 .tflite: static int8/int16 activations (min/max
-    calibration), or int8 weights only (``activation_bits`` 32, no calibration)."""
+def _signature_inputs(fp32_path) -> tuple[str, list[str]]:
+    """(signature key, its input names in the model's argument order: x, then lead_mask and cheb
+    for a lead-set model, told apart by rank since the converter names them args_N)."""
     from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(fp32_path))
+    key = next(iter(interp.get_signature_list()))
+    details = interp.get_signature_runner(key).get_input_details()
+    order = {3: 0, 2: 1, 5: 2}  # x (B, leads, T), lead_mask (B, leads), cheb (B, levels, K, n, n)
+    names = sorted(details, key=lambda n: order.get(len(details[n]["shape"]), 9))
+    return key, names
+
+
+def quantize_tflite_aeq(fp32_path: str | Path, out_path: str | Path, windows: np.ndarray, recipe: dict,
+                        samples: list | None = None) -> dict:
+    """ai-edge-quantizer on the fp32 .tflite: static int8/int16 activations (min/max
+    calibration), int8 weights with dynamic-range activations (``"dynamic"``), or int8
+    weights only (``activation_bits`` 32, no calibration). ``samples``: calibration inputs
+    as tuples of batch-1 arrays for a model with several inputs (default: ``windows``)."""
     from ai_edge_quantizer import quantizer as aeq_quantizer
     from ai_edge_quantizer import recipe as aeq_recipe
 
-    signatures = Interpreter(model_path=str(fp32_path)).get_signature_list()
-    key = next(iter(signatures))
-    input_name = signatures[key]["inputs"][0]
-    bits = int(recipe["activation_bits"])
+    key, input_names = _signature_inputs(fp32_path)
     qt = aeq_quantizer.Quantizer(str(fp32_path))
+    if recipe.get("dynamic"):
+        qt.load_quantization_recipe(aeq_recipe.dynamic_wi8_afp32())
+        Path(out_path).unlink(missing_ok=True)
+        qt.quantize().export_model(str(out_path), overwrite=True)
+        return {"tool": "ai_edge_quantizer", "weights": "int8 per-channel",
+                "activations": "float (dynamic-range int8 at run time)", "calibration_windows": 0,
+                "recipe": recipe["name"]}
+    bits = int(recipe["activation_bits"])
     if bits == 32:
         qt.load_quantization_recipe(aeq_recipe.weight_only_wi8_afp32())
         Path(out_path).unlink(missing_ok=True)
@@ -184,12 +204,14 @@ def quantize_tflite_aeq(fp32_path: str | Path, out_path: str | Path, windows: np
         return {"tool": "ai_edge_quantizer", "weights": "int8 per-channel (dequantized at run time)",
                 "activations": "float32", "calibration_windows": 0, "recipe": recipe["name"]}
     qt.load_quantization_recipe(aeq_recipe.static_wi8_ai16() if bits == 16 else aeq_recipe.static_wi8_ai8())
-    samples = [{input_name: np.asarray(w[None], dtype=np.float32)} for w in windows]
+    if samples is None:
+        samples = [(w[None],) for w in windows]
+    samples = [{n: np.asarray(a, dtype=np.float32) for n, a in zip(input_names, s)} for s in samples]
     calibration = qt.calibrate({key: samples}, num_threads=1)
     Path(out_path).unlink(missing_ok=True)
     qt.quantize(calibration, enable_progress_report=False).export_model(str(out_path), overwrite=True)
     return {"tool": "ai_edge_quantizer", "weights": "int8 per-channel",
-            "activations": f"int{bits} static (min/max calibration)", "calibration_windows": int(len(windows)),
+            "activations": f"int{bits} static (min/max calibration)", "calibration_windows": int(len(samples)),
             "recipe": recipe["name"]}
 
 
