@@ -141,6 +141,9 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default=str(ROOT / "runs"))
     ap.add_argument("--default-bundle", default=str(ROOT / "models/tgllnet-edge-superdiagnostic"))
     ap.add_argument("--artifact", default="onnx_int8", help="(a)'s artifact in its bundles")
+    ap.add_argument("--a-runs", default="ls-tgll", metavar="PREFIX",
+                    help="(a)'s runs: PREFIX-s0..2 with a bundle/ each (default ls-tgll: --lead-sets from scratch; "
+                         "ls-init3: warm-started from the default's checkpoint, noise-aware)")
     ap.add_argument("--out", default=str(ROOT / "tools/results/leadsets"))
     ap.add_argument("--bench", action="store_true")
     args = ap.parse_args(argv)
@@ -153,12 +156,12 @@ def main(argv=None) -> int:
     leads = list(ds.leads)
     res = {"data": args.data, "fold": 10, "n_records": int(len(y)), "labels": list(ds.labels),
            "command": "python tools/leadset_eval.py " + " ".join(sys.argv[1:] if argv is None else argv),
-           "a_artifact": args.artifact, "sets": {}}
+           "a_artifact": args.artifact, "a_runs": args.a_runs, "sets": {}}
     for name, mask in standard_masks(leads).items():
         row, probs = {"leads": STANDARD_SETS[name]}, {}
-        pa = [probs_a(runs / f"ls-tgll-s{s}/bundle", args.artifact, X, mask) for s in SEEDS
-              if (runs / f"ls-tgll-s{s}/bundle/card.json").exists()]
-        seeds_a = [s for s in SEEDS if (runs / f"ls-tgll-s{s}/bundle/card.json").exists()]
+        pa = [probs_a(runs / f"{args.a_runs}-s{s}/bundle", args.artifact, X, mask) for s in SEEDS
+              if (runs / f"{args.a_runs}-s{s}/bundle/card.json").exists()]
+        seeds_a = [s for s in SEEDS if (runs / f"{args.a_runs}-s{s}/bundle/card.json").exists()]
         pc = [probs_torch(runs / f"rn-{name}-s{s}", X, mask, leads, False) for s in SEEDS
               if (runs / f"rn-{name}-s{s}/metrics.json").exists()]
         seeds_c = [s for s in SEEDS if (runs / f"rn-{name}-s{s}/metrics.json").exists()]
@@ -201,7 +204,8 @@ def markdown(res: dict) -> str:
         return f"{e['mean']:.4f}{sd} ({e['n_seeds']})"
     lines = [f"# Lead sets: fold-10 macro-AUC (PTB-XL subset, superdiagnostic, {res['n_records']} records)", "",
              f"`{res['command']}`", "",
-             f"(a) lead-set TGLLNet, one model, through its bundle's {res['a_artifact']} on the runtime's graph path; "
+             f"(a) lead-set TGLLNet (runs {res.get('a_runs', 'ls-tgll')}-sN), one model, through its bundle's "
+             f"{res['a_artifact']} on the runtime's graph path; "
              "(b) default bundle fp32 ONNX, missing leads zero-filled; (c) resnet1d_wang trained on the set alone; "
              "(d) resnet1d_wang 12-lead, zero-filled. mean ± sd (seeds); (a)−(c): paired bootstrap 95% CI.", "",
              "| set | leads | (a) | (b) | (c) | (d) | (a)−(c) [95% CI] |", "|---|---|---|---|---|---|---|"]

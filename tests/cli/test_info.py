@@ -57,3 +57,20 @@ def test_info_shows_the_cpu_family_of_the_metrics(tmp_path, capsys):
     avx2 = next(line for line in out.splitlines() if line.startswith("onnx_fp32") and "x86_avx2" in line)
     assert "FAIL" in avx2 and "1.88%" in avx2
     assert cpu_family() in out
+
+
+def test_info_lists_the_streaming_split_and_checks_its_files(tmp_path, capsys):
+    import shutil
+
+    from tgll_edge.runtime import default_bundle_dir
+
+    bundle = tmp_path / "b"
+    shutil.copytree(default_bundle_dir(), bundle)
+    assert main([str(bundle)]) == 0
+    out = capsys.readouterr().out
+    assert "streaming split" in out and "model_int8.tokens.onnx + model_int8.head.onnx" in out
+    head = bundle / "model_int8.head.onnx"
+    head.write_bytes(head.read_bytes()[:-1] + b"x")
+    assert main([str(bundle)]) == 2
+    cap = capsys.readouterr()
+    assert "fails its sha256 check" in cap.err and str(head) in cap.err

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from ..bundle import read_card, verify_artifact
+from ..bundle import read_card, verify_artifact, verify_file
 from ..cpufamily import cpu_info
 from ..errors import BundleError
 from ..runtime import default_bundle_dir
@@ -81,6 +81,12 @@ def render(card: dict, bundle_dir, problems: dict) -> str:
                          e.get("test_macro_auc"), e.get("val_auc_drop"), "-" if flips is None else f"{flips:.2%}",
                          e.get("val_max_abs_prob_diff"),
                          {True: "pass", False: "FAIL"}.get(e.get("passes_gate"), "-"), e.get("date", "-")])
+    splits = [[key, f"{a['stream']['tokens']['file']} + {a['stream']['head']['file']}",
+               a["stream"].get("check", {}).get("max_abs_prob_diff_vs_file", "-"), problems.get(f"{key} stream", "ok")]
+              for key, a in card["artifacts"].items() if a.get("stream")]
+    if splits:  # tgll_edge.incremental: a stream runs the graph stage on each hop's new samples only
+        out += "\n\nstreaming split (graph stage | temporal stage):\n" + _table(
+            splits, ["artifact", "files", "checked max|dp|", "file check"])
     if fams:
         out += "\n\nmetrics by CPU family:\n" + _table(
             fams, ["artifact", "CPU family", "val AUC", "test AUC", "val drop", "val flips", "val max|dp|", "gate",
@@ -91,11 +97,16 @@ def render(card: dict, bundle_dir, problems: dict) -> str:
 def check_files(card: dict, bundle_dir) -> dict:
     """artifact -> what is wrong with its file (missing, wrong size or sha256), for those that fail."""
     problems = {}
-    for key in card["artifacts"]:
+    for key, entry in card["artifacts"].items():
         try:
             verify_artifact(bundle_dir, card, key)
         except BundleError as exc:
             problems[key] = str(exc)
+        for part in ("tokens", "head") if entry.get("stream") else ():
+            try:
+                verify_file(bundle_dir, entry["stream"][part])
+            except (BundleError, KeyError, TypeError) as exc:
+                problems[f"{key} stream"] = str(exc)
     return problems
 
 
