@@ -315,6 +315,23 @@ def test_emulate_cli_flags_are_checked():
             build_parser().parse_args(bad)
 
 
+def test_stream_cli_emulates_a_reduced_device(ls_model, capsys):
+    """tgll-stream --emulate --emulate-leads: a 2-lead device through the real link and the CLI
+    (a lead-set bundle scores it; an unknown lead name exits 2 naming it)."""
+    import json
+
+    from tgll_edge.cli.stream import main
+
+    code = main(["--emulate", "--emulate-leads", "I,II", "--speed", "20", "--duration", "11", "--json",
+                 "--model", str(ls_model.bundle_dir)])
+    lines = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    found = [ln for ln in lines if ln.get("type") == "window"]
+    assert code == 0 and found and found[0]["leads_used"] == ["I", "II", "III", "aVR", "aVL", "aVF"]
+    with pytest.raises(SystemExit) as exc:
+        main(["--emulate", "--emulate-leads", "I,XX"])
+    assert exc.value.code == 2 and "unknown lead name 'XX'" in capsys.readouterr().err
+
+
 def test_csv_sink_leads_columns(ls_model, tmp_path):
     import csv
 

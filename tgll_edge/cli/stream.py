@@ -130,9 +130,9 @@ def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> str:
         if getattr(a, opt) is not None and kind != "emulate":
             p.error(f"--{opt.replace('_', '-')} applies to --emulate only")
     if a.emulate_leads is not None:
-        from .emulate import _leads
+        from .args import lead_list
         try:
-            a.emulate_leads = _leads(a.emulate_leads)
+            a.emulate_leads = lead_list(a.emulate_leads)
         except argparse.ArgumentTypeError as exc:
             p.error(f"--emulate-leads: {exc}")
     if a.emulate_electrode_off is not None:
