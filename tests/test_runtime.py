@@ -110,3 +110,14 @@ def test_runtime_predicts_where_torch_cannot_be_imported(bundle):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "OK" in res.stdout and '"probabilities"' in res.stdout
+
+
+def test_a_shipped_bundle_can_be_named_instead_of_its_path(tmp_path, monkeypatch):
+    from tgll_edge.runtime import DEFAULT_BUNDLE_NAME, default_bundle_dir, resolve_bundle
+
+    monkeypatch.chdir(tmp_path)  # not the repository: the name alone must find it
+    assert resolve_bundle(DEFAULT_BUNDLE_NAME) == default_bundle_dir()
+    assert load_model(DEFAULT_BUNDLE_NAME).card["name"] == DEFAULT_BUNDLE_NAME
+    assert resolve_bundle("no-such-bundle") == Path("no-such-bundle")  # left for the caller's clear error
+    (tmp_path / DEFAULT_BUNDLE_NAME).mkdir()  # a directory of that name without a card is not a bundle
+    assert resolve_bundle(DEFAULT_BUNDLE_NAME) == default_bundle_dir()

@@ -40,6 +40,20 @@ def default_bundle_dir() -> Path:
     return package.parent / "models" / DEFAULT_BUNDLE_NAME
 
 
+def resolve_bundle(bundle: str | Path) -> Path:
+    """A bundle directory, or the name of a bundle shipped with the package (``models/<name>`` in
+    the repository, ``tgll_edge/bundled/<name>`` in a wheel), e.g.
+    ``tgllnet-edge-leadsets-superdiagnostic``; a path that is neither is returned as given."""
+    path = Path(bundle)
+    if (path / "card.json").is_file() or len(path.parts) != 1:
+        return path
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "bundled" / path.name, package.parent / "models" / path.name):
+        if (candidate / "card.json").is_file():
+            return candidate
+    return path
+
+
 def sigmoid(z) -> np.ndarray:
     """Logits -> probabilities in float64, without overflow for large negative logits
     (the export gate uses it too, so the card's metrics are the runtime's)."""
@@ -210,7 +224,7 @@ def load_model(bundle: str | Path | None = None, artifact: str | None = None, th
     sha256 and open it with onnxruntime or LiteRT. ``artifact`` None -> the card's
     ``default_artifact`` (an ONNX one when no LiteRT interpreter is installed), as
     :func:`artifact_for_cpu` adjusts it for this CPU family."""
-    bundle_dir = Path(bundle) if bundle is not None else default_bundle_dir()
+    bundle_dir = resolve_bundle(bundle) if bundle is not None else default_bundle_dir()
     if bundle is None and not (bundle_dir / "card.json").is_file():
         raise BundleError(f"no default model bundle at {bundle_dir}; pass a bundle directory "
                           "(tgll-export CHECKPOINT --out DIR builds one) or set TGLL_EDGE_MODEL")

@@ -15,7 +15,7 @@ import sys
 from ..bundle import read_card, verify_artifact, verify_file
 from ..cpufamily import cpu_info
 from ..errors import BundleError
-from ..runtime import default_bundle_dir
+from ..runtime import default_bundle_dir, resolve_bundle
 
 
 def _fmt(v) -> str:
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     ap.add_argument("bundle", nargs="?", help="bundle directory (default: the bundled model)")
     ap.add_argument("--json", action="store_true", help="print the card as JSON instead")
     args = ap.parse_args(argv)
-    bundle = args.bundle or default_bundle_dir()
+    bundle = resolve_bundle(args.bundle) if args.bundle else default_bundle_dir()
     try:
         card = read_card(bundle)
     except BundleError as exc:

@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument("--fast", action="store_true", help="--replay only: as fast as possible")
     mdl = p.add_argument_group("model")
     mdl.add_argument("--model", metavar="DIR", default=None,
-                     help="model bundle directory (default: the bundled default model)")
+                     help="model bundle directory, or the name of a shipped bundle (default: the bundled default "
+                          "model, tgllnet-edge-superdiagnostic; for a reduced-lead device or electrodes that "
+                          "come off: tgllnet-edge-leadsets-superdiagnostic)")
     mdl.add_argument("--artifact", metavar="NAME", default=None,
                      help="which model file of the bundle: onnx_int8, onnx_fp32, tflite_int8, tflite_fp32 "
                           "(default: the card's default_artifact)")
@@ -151,8 +153,11 @@ def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> str:
     if a.emulate_record is not None and not Path(a.emulate_record).exists() \
             and not Path(a.emulate_record + ".hea").exists():
         p.error(f"--emulate-record: {a.emulate_record} does not exist")
-    if a.model is not None and not (Path(a.model) / "card.json").is_file():
-        p.error(f"--model: {a.model} is not a model bundle (no card.json there)")
+    if a.model is not None:
+        from ..runtime import resolve_bundle
+        a.model = str(resolve_bundle(a.model))
+        if not (Path(a.model) / "card.json").is_file():
+            p.error(f"--model: {a.model} is not a model bundle (no card.json there)")
     if a.record is not None and Path(a.record).exists() and (not Path(a.record).is_dir()
                                                              or any(Path(a.record).iterdir())):
         p.error(f"--record: {a.record} exists and is not an empty directory; choose a new one")

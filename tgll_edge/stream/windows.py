@@ -111,7 +111,12 @@ class SignalPath:
         self._subset = not all(name in names for name in LEADS_8)  # 8 measured (or all 12): as before
         if not self._subset or not self.subsets:
             # raises the clear error if these channels cannot make 12 leads
-            to_12_leads(np.zeros((len(names), 1)), self.labels)
+            try:
+                to_12_leads(np.zeros((len(names), 1)), self.labels)
+            except ValueError as exc:
+                raise ValueError(f"{exc}; this model needs all 12 leads: score a reduced device with a "
+                                 "lead-set-aware bundle, e.g. --model models/tgllnet-edge-leadsets-superdiagnostic"
+                                 ) from None
         self.present = np.array([lead in available for lead in LEADS_12], dtype=bool)
         # the channel order, computed once per device rather than per block
         self._derive = not all(name in names for name in LEADS_12)
