@@ -125,3 +125,29 @@ def test_init_fine_tunes_from_a_checkpoint_and_refuses_another_model(tmp_path, c
     code, _, err = run(train_main, ["--data", PTBXL, "--task", "superdiagnostic", "--out", tmp_path / "third",
                                     "--init", first, *other], capsys)
     assert code == 1 and "--init" in err and "not the one asked for" in err
+
+
+def test_lead_set_training_warm_starts_from_the_same_tgllnet_on_12_leads(tmp_path, capsys):
+    """--lead-sets --init a 12-lead run: every shared weight copied, the mask embedding at zero, so
+    before any step the lead-set model gives the 12-lead model's outputs on all 12 leads."""
+    import torch
+
+    from tgll_edge.training.checkpoint import load_checkpoint
+    from tgll_edge.training.fit import warm_start_lead_sets
+    from tgll_edge.training.models import build_model
+
+    tiny_tgll = ["--arch", "tgllnet", "--preset", "edge", "--model-arg", "width=4", "--model-arg", "levels=[1]",
+                 *TINY[4:]]
+    first = tmp_path / "first"
+    code, _, err = run(train_main, ["--data", PTBXL, "--task", "superdiagnostic", "--out", first, *tiny_tgll], capsys)
+    assert code == 0, err
+    start, config = load_checkpoint(first)
+    ls = build_model(**{**config["model"], "lead_sets": True}).eval()
+    warm_start_lead_sets(ls, start)
+    x = torch.randn(3, 12, config["model"]["n_times"])
+    with torch.no_grad():
+        assert torch.allclose(ls(x), start(x), atol=1e-6)
+    code, _, err = run(train_main, ["--data", PTBXL, "--task", "superdiagnostic", "--out", tmp_path / "ls",
+                                    "--init", first, "--lead-sets", *tiny_tgll], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "ls" / "config.json").read_text())["model"]["lead_sets"] is True

@@ -82,7 +82,8 @@ def train_parser() -> argparse.ArgumentParser:
                    help="with --augment noise: the share of training windows left clean (default 0.25)")
     p.add_argument("--init", metavar="CHECKPOINT",
                    help="fine-tune: start from this checkpoint's weights (same model and data; e.g. a short "
-                        "noise-aware run on top of a clean one)")
+                        "noise-aware run on top of a clean one). With --lead-sets it may be the same TGLLNet "
+                        "trained on 12 leads: the lead-set model then starts with its exact 12-lead outputs")
     p.add_argument("--leads", metavar="LIST",
                    help="train on these leads only, e.g. I,II,V2 (a model with that many input channels)")
     p.add_argument("--lead-sets", action="store_true",
