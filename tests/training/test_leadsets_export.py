@@ -93,3 +93,21 @@ def test_tflite_files_take_the_graph_as_input_and_agree_with_torch(bundle):
     np.testing.assert_allclose(open_backend(out / "model_fp32.tflite").run(xm, **feeds), ref, atol=1e-4)
     got8 = open_backend(out / "model_int8.tflite").run(xm, **feeds)
     assert np.abs(got8 - ref).max() < 0.5
+
+
+def test_streaming_split_follows_the_lead_mask_window_by_window(bundle):
+    """Incremental scoring of a lead-set bundle: reuse while the mask stays, a full graph stage
+    when it changes (V3 off, then back), always the whole model's probabilities."""
+    from tgll_edge.runtime import load_model
+
+    _, out, _ = bundle
+    model = load_model(out, artifact="onnx_int8")
+    scorer = model.stream_scorer()
+    sig = 0.5 * np.random.default_rng(8).standard_normal((12, 2000)).astype(np.float32)
+    full, v3_off = np.ones(12, np.float32), np.array([1] * 8 + [0] + [1] * 3, np.float32)
+    masks = [full, full, v3_off, v3_off, v3_off, full]
+    for i, m in enumerate(masks):
+        w = sig[:, 100 * i:100 * i + 1000]
+        got = scorer.predict_proba(w, i * 1.0, m)
+        np.testing.assert_allclose(got, model.predict_proba(w[None], lead_mask=m)[0], atol=1e-6)
+    assert scorer.counts == {"windows": 6, "reused": 3}  # windows 1, 3 and 4
