@@ -233,14 +233,7 @@ def export_leadset_bundle(model, config: dict, out, data: ex.EvalData, *, int8: 
     ex._say(f"onnx fp32 (graph as input): converting -> {fp32.name}")
     export_onnx(model, fp32)
     ex.minify_onnx(fp32)
-    per = measure(fp32, model, refs, data, *lim)
-    worst = max(m["max_abs_prob_diff"] for m in per.values())
-    ex._say(f"  onnx_fp32: max|dp| over the sets {worst:.2g}")
-    if worst > ex.FP32_TOLERANCE:
-        raise ExportError(f"onnx fp32 disagrees with torch: max |prob diff| {worst} > {ex.FP32_TOLERANCE}")
-    per_artifact["onnx_fp32"] = per
-    artifacts["onnx_fp32"] = artifact_entry(fp32, "onnx", "fp32", {**per["12"], "metrics_lead_set": "12"},
-                                            inputs=list(INPUTS), metrics_by_lead_set=_summary(per))
+    artifacts["onnx_fp32"] = _fp32_entry(fp32, "onnx", model, refs, data, lim, per_artifact)
     if int8:
         feeds = calibration_feeds(model, data.x_calib)
         q = out / "model_int8.onnx"
@@ -324,6 +317,19 @@ def export_leadset_bundle(model, config: dict, out, data: ex.EvalData, *, int8: 
     return {"card": card, "failures": failures}
 
 
+def _fp32_entry(path: Path, fmt: str, model, refs, data, lim, per_artifact: dict) -> dict:
+    """An fp32 file's card entry after checking it equals torch on every standard set."""
+    key = f"{fmt}_fp32"
+    per = measure(path, model, refs, data, *lim)
+    worst = max(m["max_abs_prob_diff"] for m in per.values())
+    ex._say(f"  {key}: max|dp| over the sets {worst:.2g}")
+    if worst > ex.FP32_TOLERANCE:
+        raise ExportError(f"{fmt} fp32 disagrees with torch: max |prob diff| {worst} > {ex.FP32_TOLERANCE}")
+    per_artifact[key] = per
+    return artifact_entry(path, fmt, "fp32", {**per["12"], "metrics_lead_set": "12"}, inputs=list(INPUTS),
+                          metrics_by_lead_set=_summary(per))
+
+
 #: int8 TFLite recipes for the graph-input form, tried in turn, all ai-edge-quantizer on the fp32
 #: file (PT2E cannot convert the Chebyshev layers' batch matmul of a quantized input: the converter
 #: refuses a tfl.batch_matmul whose input and output types differ): static int8 activations
@@ -352,14 +358,7 @@ def _export_tflite(model, out: Path, data, refs, lim, int8: bool, artifacts: dic
     fp32 = out / "model_fp32.tflite"
     ex._say(f"tflite fp32 (graph as input): converting -> {fp32.name}")
     litert_torch.convert(GraphInput(model).eval(), sample).export(str(fp32))
-    per = measure(fp32, model, refs, data, *lim)
-    worst = max(m["max_abs_prob_diff"] for m in per.values())
-    ex._say(f"  tflite_fp32: max|dp| over the sets {worst:.2g}")
-    if worst > ex.FP32_TOLERANCE:
-        raise ExportError(f"tflite fp32 disagrees with torch: max |prob diff| {worst} > {ex.FP32_TOLERANCE}")
-    per_artifact["tflite_fp32"] = per
-    artifacts["tflite_fp32"] = artifact_entry(fp32, "tflite", "fp32", {**per["12"], "metrics_lead_set": "12"},
-                                              inputs=list(INPUTS), metrics_by_lead_set=_summary(per))
+    artifacts["tflite_fp32"] = _fp32_entry(fp32, "tflite", model, refs, data, lim, per_artifact)
     if not int8:
         return
     q = out / "model_int8.tflite"
