@@ -81,7 +81,7 @@ def test_artifacts_equal_torch_for_every_set_and_any_mask(bundle):
 
 def test_tflite_files_take_the_graph_as_input_and_agree_with_torch(bundle):
     """The TFLite twins of the graph-input form: same three inputs, any mask, torch's outputs
-    (fp32 to 1e-4; int8 dynamic range within the test model's loose bound)."""
+    (fp32 to 1e-4; int8 weights within the test model's loose bound)."""
     pytest.importorskip("ai_edge_litert")
     model, out, _ = bundle
     x = np.random.default_rng(6).standard_normal((2, 12, 1000)).astype(np.float32)

@@ -181,21 +181,14 @@ def _signature_inputs(fp32_path) -> tuple[str, list[str]]:
 def quantize_tflite_aeq(fp32_path: str | Path, out_path: str | Path, windows: np.ndarray, recipe: dict,
                         samples: list | None = None) -> dict:
     """ai-edge-quantizer on the fp32 .tflite: static int8/int16 activations (min/max
-    calibration), int8 weights with dynamic-range activations (``"dynamic"``), or int8
-    weights only (``activation_bits`` 32, no calibration). ``samples``: calibration inputs
-    as tuples of batch-1 arrays for a model with several inputs (default: ``windows``)."""
+    calibration), or int8 weights only (``activation_bits`` 32, no calibration). ``samples``:
+    calibration inputs as tuples of batch-1 arrays for a model with several inputs (default:
+    ``windows``)."""
     from ai_edge_quantizer import quantizer as aeq_quantizer
     from ai_edge_quantizer import recipe as aeq_recipe
 
     key, input_names = _signature_inputs(fp32_path)
     qt = aeq_quantizer.Quantizer(str(fp32_path))
-    if recipe.get("dynamic"):
-        qt.load_quantization_recipe(aeq_recipe.dynamic_wi8_afp32())
-        Path(out_path).unlink(missing_ok=True)
-        qt.quantize().export_model(str(out_path), overwrite=True)
-        return {"tool": "ai_edge_quantizer", "weights": "int8 per-channel",
-                "activations": "float (dynamic-range int8 at run time)", "calibration_windows": 0,
-                "recipe": recipe["name"]}
     bits = int(recipe["activation_bits"])
     if bits == 32:
         qt.load_quantization_recipe(aeq_recipe.weight_only_wi8_afp32())
