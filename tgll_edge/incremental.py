@@ -47,9 +47,6 @@ class StreamScorer:
         self._prev = None  # (t_start, x, mask bytes, tokens)
         self.counts = {"windows": 0, "reused": 0}
 
-    def reset(self) -> None:
-        self._prev = None
-
     def _graph_stage(self, x: np.ndarray, extra: dict) -> np.ndarray:
         feeds = {"x": np.ascontiguousarray(x)}
         feeds.update({k: extra[k] for k in self._token_inputs if k != "x"})

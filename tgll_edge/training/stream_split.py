@@ -25,6 +25,7 @@ import numpy as np
 
 from ..bundle import sha256_file
 from ..errors import ExportError
+from .export import _say
 
 TIME = "time"
 
@@ -182,10 +183,6 @@ def add_stream_splits(bundle_dir: str | Path, artifacts: dict, x: np.ndarray, ex
             entry.pop("stream", None)
         else:
             entry["stream"] = got
-
-
-def _say(msg: str) -> None:
-    print(f"[tgll-export] {msg}", flush=True)
 
 
 def _file_entry(path: Path) -> dict:
