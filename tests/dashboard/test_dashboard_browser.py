@@ -255,6 +255,11 @@ def test_ten_clients_churning_do_not_change_the_pipeline():
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
     stalled.connect(("127.0.0.1", server.port))
     stalled.sendall(b"GET /events HTTP/1.0\r\n\r\n")
+    # the stalled browser is registered first (client id 1) before the churning ones connect:
+    # otherwise a fast client's handler could register first and take its id
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and server.hub.stats()["clients"] < 1:
+        time.sleep(0.01)
     for c in clients:
         c.start()
     samples = []
