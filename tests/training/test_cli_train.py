@@ -53,6 +53,12 @@ def test_console_scripts_are_installed():
     (["--data", PTBXL, "--task", "form", "--arch", "resnet1d_wang", "--preset", "edge", "--out", "x"], "tgllnet only"),
     (["--data", PTBXL, "--task", "form", "--arch", "tgllnet", "--out", "x", "--model-arg", "width"], "KEY=VALUE"),
     (["--data", PTBXL, "--task", "form", "--arch", "tgllnet", "--out", "x", "--augment-p-clean", "1.5"], "in [0, 1]"),
+    (["--data", PTBXL, "--task", "form", "--arch", "tgllnet", "--out", "x", "--lead-sets", "--lead-set-mix", "0.8,0.5"],
+     "must be <= 1"),
+    (["--data", PTBXL, "--task", "form", "--arch", "tgllnet", "--out", "x", "--lead-sets", "--lead-set-mix", "0.8"],
+     "P_FULL,P_STANDARD"),
+    (["--data", PTBXL, "--task", "form", "--arch", "tgllnet", "--out", "x", "--distill", "run"],
+     "apply to --lead-sets training only"),
 ])
 def test_bad_train_arguments_exit_2(argv, message, capsys):
     code, _, err = run(train_main, argv, capsys)
@@ -151,3 +157,10 @@ def test_lead_set_training_warm_starts_from_the_same_tgllnet_on_12_leads(tmp_pat
                                     "--init", first, "--lead-sets", *tiny_tgll], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "ls" / "config.json").read_text())["model"]["lead_sets"] is True
+    # the same with the 12-lead run as teacher and another mix: both recorded in the config
+    code, _, err = run(train_main, ["--data", PTBXL, "--task", "superdiagnostic", "--out", tmp_path / "kd",
+                                    "--init", first, "--lead-sets", "--distill", first, "--distill-weight", "0.3",
+                                    "--lead-set-mix", "0.2,0.6", *tiny_tgll], capsys)
+    assert code == 0, err
+    train = json.loads((tmp_path / "kd" / "config.json").read_text())["train"]
+    assert (train["distill"], train["distill_weight"], train["lead_set_mix"]) == (str(first), 0.3, [0.2, 0.6])

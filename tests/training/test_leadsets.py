@@ -110,6 +110,31 @@ def test_sampler_covers_the_standard_sets_and_the_full_set():
     assert np.array_equal(LeadSetSampler(seed=0)(50), LeadSetSampler(seed=0)(50))
 
 
+def test_sampler_mix_sets_the_shares():
+    masks = LeadSetSampler(seed=1, p_full=0.1, p_standard=0.9)(20000)
+    assert abs((masks.sum(1) == 12).mean() - 0.1) < 0.02  # no random subsets left to add full masks
+    for name, m in standard_masks().items():
+        if name != "12":
+            assert abs((masks == m).all(1).mean() - 0.15) < 0.02, name
+
+
+def test_distillation_changes_what_is_learned():
+    """fit(teacher=...): the teacher's probabilities enter the loss (same seed, other weights)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((48, 12, 64)).astype(np.float32), (rng.random((48, 5)) < 0.3).astype(np.float32)
+    teacher = build_model("tgllnet", n_times=64, n_outputs=5, preset="edge", width=4, levels=[1]).eval()
+    states = []
+    for t in (None, teacher):
+        torch.manual_seed(0)
+        m = build_model("tgllnet", n_times=64, n_outputs=5, preset="edge", width=4, levels=[1], lead_sets=True)
+        fit_module.fit(m, X, Y, X[:16], Y[:16], epochs=1, batch_size=16, threads=1, progress=False,
+                       lead_sampler=LeadSetSampler(seed=0), teacher=t, distill_weight=0.9)
+        states.append(m.state_dict())
+    assert any(not torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 def test_parse_leads():
     assert parse_leads("V2,I,ii") == ["I", "II", "V2"]
     assert parse_leads("3") == STANDARD_SETS["3"]

@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 
 from tgll_edge.training.models import ARCHS, NaiveTGLLNet, build_model  # noqa: E402
 from tgll_edge.training.models.graph import (  # noqa: E402
-    chebyshev_basis, graph_operator, pointwise_cheb_weight, symmetric_adjacency)
+    batched_cheb_weight, chebyshev_basis, graph_operator, pointwise_cheb_weight, symmetric_adjacency)
 
 SMALL = {"tgllnet": {"preset": "edge"}, "resnet1d_wang": {"width": 16}, "xresnet1d101": {"layers": [1, 1, 1, 1]}}
 
@@ -48,6 +48,15 @@ def test_pointwise_weight_equals_kron_sum():
     weight = torch.randn(k, f_in, f_out)
     expected = sum(torch.kron(basis[i], weight[i].T.contiguous()) for i in range(k))
     assert torch.allclose(pointwise_cheb_weight(basis, weight), expected, atol=1e-5)
+
+
+def test_batched_cheb_weight_is_the_pointwise_weight_per_sample():
+    torch.manual_seed(3)
+    basis, weight = torch.randn(4, 3, 12, 12), torch.randn(3, 16, 8)
+    got = batched_cheb_weight(basis, weight)
+    assert got.shape == (4, 12 * 8, 12 * 16)
+    for b in range(4):
+        assert torch.allclose(got[b], pointwise_cheb_weight(basis[b], weight), atol=1e-5)
 
 
 def test_graph_operator_properties():

@@ -34,6 +34,17 @@ def _model_arg(text: str):
         return key.strip(), value
 
 
+def _lead_set_mix(text: str) -> tuple[float, float]:
+    """'0.35,0.45' -> (p_full, p_standard), both in [0, 1] and summing to at most 1."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected P_FULL,P_STANDARD, e.g. 0.35,0.45; got {text!r}")
+    p_full, p_standard = (probability(x) for x in parts)
+    if p_full + p_standard > 1.0:
+        raise argparse.ArgumentTypeError(f"P_FULL + P_STANDARD must be <= 1; got {text}")
+    return p_full, p_standard
+
+
 def _positive(kind):
     def parse(text):
         try:
@@ -89,6 +100,15 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--lead-sets", action="store_true",
                    help="tgllnet: learn with random lead subsets (the standard sets 12/6/4/3/2/I/II and random "
                         "electrode-off masks); the model takes a lead mask and exports the graph as an input")
+    p.add_argument("--lead-set-mix", type=_lead_set_mix, metavar="P_FULL,P_STANDARD",
+                   help="--lead-sets: the share of training windows that see all 12 leads and one of the six "
+                        "reduced standard sets; the rest get random electrode-off masks (default 0.35,0.45)")
+    p.add_argument("--distill", metavar="CHECKPOINT",
+                   help="--lead-sets: also learn the 12-lead outputs of this TGLLNet checkpoint (same data) "
+                        "on every masked window: soft targets a reduced lead set can only approach")
+    p.add_argument("--distill-weight", type=probability, default=0.5, metavar="W",
+                   help="--distill: loss = (1 - W) * BCE(labels) + W * BCE(teacher's probabilities) "
+                        "(default %(default)s)")
     p.add_argument("--per-lead-scaler", action="store_true",
                    help="standardise each lead separately (default: one global scaler, as the benchmark)")
     _add_data_options(p)
@@ -128,6 +148,8 @@ def train_main(argv=None) -> int:
             parser.error(str(exc))
     if args.lead_sets and (args.arch != "tgllnet" or leads):
         parser.error("--lead-sets needs --arch tgllnet and all 12 leads (no --leads)")
+    if (args.lead_set_mix is not None or args.distill) and not args.lead_sets:
+        parser.error("--lead-set-mix and --distill apply to --lead-sets training only")
     out = Path(args.out)
     if (out / "model.safetensors").exists() and not args.overwrite:
         parser.error(f"{out} already holds a checkpoint; pass --overwrite to replace it")
@@ -143,7 +165,8 @@ def train_main(argv=None) -> int:
             per_lead_scaler=args.per_lead_scaler, schedule=args.schedule, patience=args.patience,
             command=shlex.join(["tgll-train", *argv]), progress=not args.quiet,
             augment=args.augment, augment_p_clean=args.augment_p_clean, init=args.init,
-            leads=leads, lead_sets=args.lead_sets)
+            leads=leads, lead_sets=args.lead_sets, lead_set_mix=args.lead_set_mix,
+            distill=args.distill, distill_weight=args.distill_weight)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         return _fail("tgll-train", exc)
     val, test = report["val"], report["test"]

@@ -91,7 +91,7 @@ def _scheduler(kind: str, opt, lr: float, total_steps: int):
 def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, batch_size: int = 64,
         lr: float = 1e-3, seed: int = 0, threads: int = 2, noise_sigma: float = 0.1, schedule: str = "none",
         weight_decay: float = 0.0, patience: int | None = None, progress: bool = True,
-        augment=None, lead_sampler=None) -> FitResult:
+        augment=None, lead_sampler=None, teacher=None, distill_weight: float = 0.5) -> FitResult:
     """Train ``model`` in place; on return it holds the weights of the best fold-9 epoch.
 
     ``X_*`` are standardised (N, leads, T) float32 arrays, ``Y_*`` (N, C) 0/1.
@@ -102,6 +102,8 @@ def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, b
     passed to ``model(x, mask)``; the epoch is then selected on the fold-9 macro-AUC with
     window i under standard set i mod 7 (``leadsets.STANDARD_SETS``): every set weighs in,
     at the cost of one pass over fold 9 (7 passes would add about a third to each epoch).
+    ``teacher``: with ``lead_sampler``, a frozen 12-lead model; its probabilities on the whole
+    (augmented) window are soft targets for the masked one, weighted ``distill_weight``.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0 or threads < 1:
         raise ValueError(f"epochs, batch_size, threads must be >= 1 and lr > 0; got "
@@ -140,7 +142,12 @@ def fit(model: nn.Module, X_train, Y_train, X_val, Y_val, *, epochs: int = 30, b
             if noise_sigma > 0:
                 xb = xb + noise_sigma * torch.randn(xb.shape, generator=gen)
             if lead_sampler is not None:
-                loss = loss_fn(model(xb, torch.from_numpy(lead_sampler(len(idx)))), Yt[idx])
+                logits = model(xb, torch.from_numpy(lead_sampler(len(idx))))
+                loss = loss_fn(logits, Yt[idx])
+                if teacher is not None:
+                    with torch.no_grad():
+                        soft = torch.sigmoid(teacher(xb))
+                    loss = (1 - distill_weight) * loss + distill_weight * loss_fn(logits, soft)
             else:
                 loss = loss_fn(model(xb), Yt[idx])
             opt.zero_grad(set_to_none=True)
@@ -183,6 +190,10 @@ def _is_12_lead_of(init_model: dict, lead_set_model: dict) -> bool:
     return {k: v for k, v in lead_set_model.items() if k != "lead_sets"} == init_model
 
 
+def _mix_kwargs(lead_set_mix) -> dict:
+    return {} if lead_set_mix is None else {"p_full": lead_set_mix[0], "p_standard": lead_set_mix[1]}
+
+
 def warm_start_lead_sets(model, start) -> None:
     """Start a lead-set TGLLNet from a 12-lead one (``--lead-sets --init``): every shared weight is
     copied and the mask embedding starts at zero, so on the full 12-lead set the new model begins
@@ -201,14 +212,17 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
               per_lead_scaler: bool = False, schedule: str = "none", patience: int | None = None,
               noise_sigma: float = 0.1, n_boot: int = 1000, command: str = "", progress: bool = True,
               augment: str = "none", augment_p_clean: float = 0.25, leads=None,
-              lead_sets: bool = False, init=None) -> dict:
+              lead_sets: bool = False, init=None, lead_set_mix=None, distill=None,
+              distill_weight: float = 0.5) -> dict:
     """Train one model on ``ds`` and write the checkpoint directory ``out``; returns metrics.json's dict.
 
     ``leads``: train on these leads only (a model of ``len(leads)`` input channels, e.g. the
     resnet1d_wang per-lead-set baselines of issue 9). ``lead_sets``: TGLLNet learns with random
-    lead subsets (``leadsets.LeadSetSampler``) and metrics.json gets per-set fold-9/10 AUCs."""
+    lead subsets (``leadsets.LeadSetSampler``, ``lead_set_mix`` = (p_full, p_standard)) and
+    metrics.json gets per-set fold-9/10 AUCs. ``distill``: a 12-lead TGLLNet checkpoint whose
+    outputs on the unmasked window are soft targets for the masked one (weight ``distill_weight``)."""
     from tgll_edge import __version__
-    from .leadsets import LeadSetSampler, standard_masks
+    from .leadsets import P_FULL, P_STANDARD, LeadSetSampler, standard_masks
     from .models import build_model
 
     if leads:
@@ -239,6 +253,14 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
         else:
             raise ValueError(f"--init {init}: its model {init_config['model']} is not the one asked for "
                              f"({model.config()})")
+    teacher = None
+    if distill is not None:
+        if not lead_sets:
+            raise ValueError("distill applies to lead-set training only")
+        teacher, teacher_config = checkpoint.load_checkpoint(distill)
+        if teacher_config["scaler"] != scaler.to_dict() or list(teacher_config["labels"]) != list(ds.labels):
+            raise ValueError(f"--distill {distill}: trained with another scaler or labels than this data gives")
+        teacher.eval()
     augmenter = None
     if augment == "noise":  # issue 14: wearable-like noise on the training folds' batches only
         from .augment import NoiseAugmenter
@@ -249,7 +271,8 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
     result = fit(model, scaler.transform(train.X), train.Y, scaler.transform(val.X), val.Y, epochs=epochs,
                  batch_size=batch_size, lr=lr, seed=seed, threads=threads, noise_sigma=noise_sigma,
                  schedule=schedule, patience=patience, progress=progress, augment=augmenter,
-                 lead_sampler=LeadSetSampler(seed=seed) if lead_sets else None)
+                 lead_sampler=LeadSetSampler(seed=seed, **_mix_kwargs(lead_set_mix)) if lead_sets else None,
+                 teacher=teacher, distill_weight=distill_weight)
 
     p_val = predict_proba(model, scaler.transform(val.X))
     thresholds = metrics.choose_thresholds(val.Y, p_val)
@@ -282,6 +305,9 @@ def train_run(ds: EcgDataset, arch: str, out, *, preset: str | None = None, mode
                   "augment_p_clean": augment_p_clean if augment != "none" else None,
                   "init": str(init) if init is not None else None,
                   "leads": list(leads) if leads else None, "lead_sets": bool(lead_sets),
+                  **({"lead_set_mix": list(lead_set_mix or (P_FULL, P_STANDARD)),
+                      "distill": str(distill) if distill is not None else None,
+                      "distill_weight": distill_weight if distill is not None else None} if lead_sets else {}),
                   "optimizer": "adam", "loss": "bce_with_logits"},
         "command": command, "version": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
