@@ -56,3 +56,49 @@ def test_result_for_another_file_is_refused(bundle, tmp_path):
     run = _merge(bundle, _result("0" * 64, True), tmp_path)
     assert run.returncode != 0 and "sha256" in run.stderr
     assert (bundle / "card.json").read_bytes() == before
+
+
+def test_lead_set_bundle_is_measured_under_every_standard_set(tmp_path):
+    """A lead-set-aware bundle: each int8 file is measured with each standard set's mask and
+    graph basis (the runtime's feeds), against onnx_fp32 under the same set."""
+    import hashlib
+
+    import numpy as np
+
+    import int8_by_cpu
+    from bundle_factory import STANDARD_LEAD_SETS, leadset_reference_logits, make_leadset_bundle, make_leadset_onnx
+    from tgll_edge.runtime import sigmoid
+    from tgll_edge.signal.leadgraph import graph_basis
+
+    n_times = 64
+    bundle = make_leadset_bundle(tmp_path / "ls", n_times=n_times)
+    other = make_leadset_onnx(bundle / "model_int8.onnx", n_times, seed=1)  # stands in for an int8 file
+    card = json.loads((bundle / "card.json").read_text())
+    card["artifacts"]["onnx_int8"] = {**card["artifacts"]["onnx_fp32"], "file": other.name, "precision": "int8",
+                                      "sha256": hashlib.sha256(other.read_bytes()).hexdigest(),
+                                      "bytes": other.stat().st_size}
+    (bundle / "card.json").write_text(json.dumps(card))
+    rng = np.random.default_rng(0)
+    w = {f"x_{p}": rng.standard_normal((40, 12, n_times)).astype(np.float32) for p in ("val", "test")}
+    w.update({f"y_{p}": (rng.random((40, 5)) < 0.4).astype(np.float32) for p in ("val", "test")})
+    np.savez(tmp_path / "w.npz", **w)
+
+    r = int8_by_cpu.measure(bundle, None, {}, windows=str(tmp_path / "w.npz"))
+    m = r["artifacts"]["onnx_int8"]
+    assert set(m["metrics_by_lead_set"]) == set(STANDARD_LEAD_SETS)
+    adjacency = card["lead_graph"]["adjacency"]
+    aucs = {}
+    for name, leads in STANDARD_LEAD_SETS.items():
+        mask = np.isin(card["leads"], leads).astype(np.float32)
+        x = w["x_val"] * mask[None, :, None]
+        cheb = np.broadcast_to(graph_basis(adjacency, mask, 3), (40, 2, 3, 12, 12))
+        masks = np.broadcast_to(mask, (40, 12))
+        want = int8_by_cpu._score(w["y_val"], sigmoid(leadset_reference_logits(x, masks, cheb, seed=1)))
+        ref = int8_by_cpu._score(w["y_val"], sigmoid(leadset_reference_logits(x, masks, cheb, seed=0)))
+        got = m["metrics_by_lead_set"][name]
+        assert abs(got["val_macro_auc"] - want) < 1e-5 and abs(got["val_auc_drop"] - (ref - want)) < 1e-5, name
+        aucs[name] = want
+    assert len({round(a, 6) for a in aucs.values()}) > 1  # the sets really differ
+    assert m["passes_gate"] == all(v["passes_gate"] for v in m["metrics_by_lead_set"].values())
+    assert m["val_macro_auc"] == m["metrics_by_lead_set"]["12"]["val_macro_auc"]
+    assert "lead set I" in int8_by_cpu.markdown(r, "cmd")

@@ -20,6 +20,12 @@ what integer kernels without saturation give up to rounding; the difference
 the unfused graph's own metrics (``qdq_reference_metrics``, rows "unfused QDQ
 reference") predict those of exact-kernel families (AVX-512 VNNI, ARM).
 
+A lead-set-aware bundle (card ``lead_graph``, inputs x, lead_mask, cheb; issue 9) is
+measured under every standard lead set of its card: the set's mask, the other leads
+zeroed, the set's Chebyshev basis (tgll_edge.signal.leadgraph), as the runtime feeds it.
+Each artifact's row is then its 12-lead metrics, its ``metrics_by_lead_set`` hold every
+set's, and it passes the gate only when every set does (the export's rule).
+
 Writes tools/results/int8_<family>.json and .md (family: tgll_edge.cpufamily).
 Fold 10 is reported only; nothing is chosen on it.
 
@@ -44,15 +50,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def qdq_reference(path: Path, x: np.ndarray, batch: int = 32) -> np.ndarray:
+def _batches(x: np.ndarray, extra: dict, batch: int):
+    """(x, extra) in slices of ``batch`` windows; ``extra`` holds one row broadcast to every window."""
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch]
+        yield xb, {k: np.ascontiguousarray(np.broadcast_to(v, (len(xb), *v.shape))) for k, v in extra.items()}
+
+
+def qdq_reference(path: Path, x: np.ndarray, batch: int = 32, extra: dict | None = None) -> np.ndarray:
     """Logits of an ONNX file with all graph optimizations off (no Q/DQ fusion)."""
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    return np.concatenate([sess.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
+    name = next((a.name for a in sess.get_inputs() if a.name == "x"), sess.get_inputs()[0].name)
+    return np.concatenate([sess.run(None, {name: xb, **eb})[0] for xb, eb in _batches(x, extra or {}, batch)])
 
 
 def _score(y, p) -> float:
@@ -95,10 +108,35 @@ def evaluate(predict, ref: dict, w: dict, th) -> dict:
             "val_auc_drop": round(ref["val_macro_auc"] - val, 6)}
 
 
-def backend_predict(path: Path, batch: int = 32):
+def backend_predict(path: Path, batch: int = 32, extra: dict | None = None):
+    """x -> logits through the runtime's backend; ``extra``: a lead-set model's per-window
+    inputs (lead_mask, cheb), one row given for every window."""
     from tgll_edge.backends import open_backend
     backend = open_backend(path, threads=1)
-    return lambda x: np.concatenate([backend.run(x[i:i + batch]) for i in range(0, len(x), batch)])
+    return lambda x: np.concatenate([backend.run(xb, **eb) for xb, eb in _batches(x, extra or {}, batch)])
+
+
+def lead_set_views(card: dict) -> dict:
+    """{set name: (lead mask, extra inputs)} for a lead-set-aware card; {None: (None, {})} otherwise."""
+    graph = card.get("lead_graph")
+    if not graph or "lead_mask" not in (card.get("inputs") or []):
+        return {None: (None, {})}
+    from tgll_edge.signal.leadgraph import graph_basis
+    leads = list(card["leads"])
+    views = {}
+    for name, entry in card["lead_sets"].items():
+        mask = np.isin(leads, entry["leads"]).astype(np.float32)
+        views[name] = (mask, {"lead_mask": mask, "cheb": graph_basis(graph["adjacency"], mask, int(graph["cheb_k"]))})
+    return views
+
+
+def _masked(w: dict, mask) -> dict:
+    """The windows with the leads off ``mask`` zeroed (after scaling), as the runtime feeds them."""
+    if mask is None:
+        return w
+    keep = mask.astype(bool)[None, :, None]
+    return {k: (np.where(keep, v, np.float32(0)).astype(np.float32) if k.startswith("x_") else v)
+            for k, v in w.items()}
 
 
 def load_windows(card: dict, data_path: str | None) -> dict:
@@ -120,7 +158,25 @@ def load_windows(card: dict, data_path: str | None) -> dict:
     return out
 
 
-def measure(bundle: Path, data_path: str | None, extra: dict[str, Path], windows: str | None = None,
+def _measure_file(path: Path, ref: dict, w: dict, th, extra: dict) -> dict:
+    """One int8 file against the fp32 reference on one view of the windows (its gate; for ONNX
+    also the unfused QDQ graph's metrics)."""
+    from tgll_edge.runtime import sigmoid
+    from tgll_edge.training.protocol import MAX_AUC_DROP, MAX_FLIP_RATE
+
+    m = evaluate(backend_predict(path, extra=extra), ref, w, th)
+    m["passes_gate"] = bool(m["val_auc_drop"] <= MAX_AUC_DROP and m["val_decision_flip_rate"] <= MAX_FLIP_RATE)
+    if path.suffix == ".onnx":
+        fused = sigmoid(backend_predict(path, extra=extra)(w["x_val"]))
+        plain = sigmoid(qdq_reference(path, w["x_val"], extra=extra))
+        m["vs_qdq_reference"] = {"val_max_abs_prob_diff": float(f"{np.abs(fused - plain).max():.3g}"),
+                                 "val_decision_flip_rate": round(flip_rate(fused, plain, th), 6)}
+        # the unfused QDQ graph's own metrics: what exact (non-saturating) kernels give, up to rounding
+        m["qdq_reference_metrics"] = evaluate(lambda x: qdq_reference(path, x, extra=extra), ref, w, th)
+    return m
+
+
+def measure(bundle: Path, data_path: str | None, extra_files: dict[str, Path], windows: str | None = None,
             save_windows: str | None = None) -> dict:
     import onnxruntime as ort
 
@@ -135,13 +191,18 @@ def measure(bundle: Path, data_path: str | None, extra: dict[str, Path], windows
     w = dict(np.load(windows)) if windows else load_windows(card, data_path)
     if save_windows:
         np.savez_compressed(save_windows, **w)
+    views = lead_set_views(card)
     fp32 = verify_artifact(bundle, card, "onnx_fp32")
-    run = backend_predict(fp32)
-    ref = {"p_val": sigmoid(run(w["x_val"])), "p_test": sigmoid(run(w["x_test"]))}
-    ref["val_macro_auc"] = _score(w["y_val"], ref["p_val"])
-    ref["test_macro_auc"] = _score(w["y_test"], ref["p_test"])
+    refs = {}
+    for name, (mask, extra) in views.items():
+        wv = _masked(w, mask)
+        run = backend_predict(fp32, extra=extra)
+        ref = {"p_val": sigmoid(run(wv["x_val"])), "p_test": sigmoid(run(wv["x_test"]))}
+        ref["val_macro_auc"] = _score(w["y_val"], ref["p_val"])
+        ref["test_macro_auc"] = _score(w["y_test"], ref["p_test"])
+        refs[name] = ref
     files = {k: verify_artifact(bundle, card, k) for k, a in card["artifacts"].items() if a["precision"] == "int8"}
-    files.update(extra)
+    files.update(extra_files)
     out = {}
     for key, path in files.items():
         if Path(path).suffix == ".tflite":
@@ -151,22 +212,21 @@ def measure(bundle: Path, data_path: str | None, extra: dict[str, Path], windows
             except ImportError:
                 print(f"{key}: skipped (no LiteRT interpreter installed)")
                 continue
-        m = evaluate(backend_predict(path), ref, w, th)
-        m["passes_gate"] = bool(m["val_auc_drop"] <= MAX_AUC_DROP and m["val_decision_flip_rate"] <= MAX_FLIP_RATE)
-        if path.suffix == ".onnx":
-            fused = sigmoid(backend_predict(path)(w["x_val"]))
-            plain = sigmoid(qdq_reference(path, w["x_val"]))
-            m["vs_qdq_reference"] = {"val_max_abs_prob_diff": float(f"{np.abs(fused - plain).max():.3g}"),
-                                     "val_decision_flip_rate": round(flip_rate(fused, plain, th), 6)}
-            # the unfused QDQ graph's own metrics: what exact (non-saturating) kernels give, up to rounding
-            m["qdq_reference_metrics"] = evaluate(lambda x: qdq_reference(path, x), ref, w, th)
+        by_set = {name: _measure_file(Path(path), refs[name], _masked(w, mask), th, extra)
+                  for name, (mask, extra) in views.items()}
+        m = dict(by_set["12"] if "12" in by_set else next(iter(by_set.values())))
+        if None not in by_set:
+            m["metrics_by_lead_set"] = by_set
+            m["passes_gate"] = all(v["passes_gate"] for v in by_set.values())
         if key in card["artifacts"]:
             m["sha256"] = card["artifacts"][key]["sha256"]
         out[key] = m
-        print(f"{key}: fold-9 {m['val_macro_auc']:.4f} (drop {m['val_auc_drop']:+.4f}) fold-10 "
-              f"{m['test_macro_auc']:.4f} flips {m['val_decision_flip_rate']:.2%} max|dp| "
-              f"{m['val_max_abs_prob_diff']}" + (f" vs QDQ ref {m['vs_qdq_reference']}" if "vs_qdq_reference" in m else ""),
-              flush=True)
+        for name, v in by_set.items():
+            print(f"{key}{'' if name is None else f' [{name:>2}]'}: fold-9 {v['val_macro_auc']:.4f} "
+                  f"(drop {v['val_auc_drop']:+.4f}) fold-10 {v['test_macro_auc']:.4f} flips "
+                  f"{v['val_decision_flip_rate']:.2%} max|dp| {v['val_max_abs_prob_diff']}"
+                  + (f" vs QDQ ref {v['vs_qdq_reference']}" if "vs_qdq_reference" in v else ""), flush=True)
+    ref = refs["12"] if "12" in refs else refs[None]
     return {"cpu": cpu_info(), "onnxruntime": ort.__version__, "bundle": str(bundle),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "windows": {"fold9": int(len(w["x_val"])), "fold10": int(len(w["x_test"]))},
@@ -196,6 +256,12 @@ def markdown(r: dict, command: str) -> str:
                          f"{q['test_macro_auc']:.4f} | {q['val_decision_flip_rate']:.2%} | "
                          f"{q['test_decision_flip_rate']:.2%} | {q['val_max_abs_prob_diff']:.3g} | "
                          f"{'pass' if q['val_auc_drop'] <= r['gate']['max_auc_drop'] and q['val_decision_flip_rate'] <= r['gate']['max_decision_flip_rate'] else 'FAIL'} | - |")
+        for name, v in (m.get("metrics_by_lead_set") or {}).items():
+            if name != "12":  # the artifact's own row is the 12-lead set
+                lines.append(f"| {k}, lead set {name} | {v['val_macro_auc']:.4f} | {v['val_auc_drop']:+.4f} | "
+                             f"{v['test_macro_auc']:.4f} | {v['val_decision_flip_rate']:.2%} | "
+                             f"{v['test_decision_flip_rate']:.2%} | {v['val_max_abs_prob_diff']:.3g} | "
+                             f"{'pass' if v['passes_gate'] else 'FAIL'} | - |")
     lines += ["", f"Reproduce: `{command}`", ""]
     return "\n".join(lines)
 
@@ -224,7 +290,10 @@ def merge_into_card(bundle: Path, results: list[dict], label: str | None = None)
             entry.setdefault("metrics_by_cpu", {})[family] = {
                 **{k: m[k] for k in CARD_KEYS}, "cpu_model": r["cpu"].get("model"),
                 "reference": r["reference"]["artifact"], "date": r["date"][:10],
-                "windows": r["windows"], "source": r.get("label") or label or r.get("command")}
+                "windows": r["windows"], "source": r.get("label") or label or r.get("command"),
+                **({"by_lead_set": {n: {k: v[k] for k in ("val_auc_drop", "val_decision_flip_rate", "passes_gate")}
+                                    for n, v in m["metrics_by_lead_set"].items()}}
+                   if "metrics_by_lead_set" in m else {})}
             done.append(f"{key} on {family}")
     write_card(bundle, card)
     return done
