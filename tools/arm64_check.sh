@@ -12,6 +12,7 @@
 #
 #   sudo tools/arm64_check.sh [--suites "bookworm trixie"] [--cpus "cortex-a72 cortex-a76"]
 #                             [--work DIR] [--limit N] [--speed N] [--update-card] [--no-int8-windows]
+#                             [--bundle DIR] [--no-qdq-reference]
 #
 # --limit N: the first N fold-9/10 records only (a quick look; AUCs on few
 # records mean little). --speed N: the emulated device at N x real time for
@@ -23,6 +24,9 @@
 # those per-family metrics in the bundle's card (metrics_by_cpu), which
 # load_model reads to run the artifact gated on the CPU it finds;
 # --no-int8-windows skips that step (a quick check of another suite).
+# --bundle DIR: another bundle (default: the shipped default); a lead-set-aware
+# one is measured under each of its standard lead sets. --no-qdq-reference:
+# int8_by_cpu.py without its unfused-QDQ reference runs (a third of the time).
 #
 # Needs: a Debian host (its archive keyring), root (debootstrap, chroot,
 # mount), debootstrap, apt-get, dpkg-deb, the Debian mirror and PyPI, and the
@@ -55,10 +59,11 @@ LIMIT=0
 SPEED=1
 UPDATE_CARD=
 INT8_WINDOWS=1
+QDQ_ARG=
 PY=$REPO/.venv/bin/python
 BUNDLE=$REPO/models/tgllnet-edge-superdiagnostic
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case $1 in
         --suites) SUITES=$2; shift 2 ;;
@@ -68,6 +73,8 @@ while [ $# -gt 0 ]; do
         --speed) SPEED=$2; shift 2 ;;
         --update-card) UPDATE_CARD=1; shift ;;
         --no-int8-windows) INT8_WINDOWS=; shift ;;
+        --bundle) BUNDLE=$(cd "$2" && pwd); shift 2 ;;
+        --no-qdq-reference) QDQ_ARG=--no-qdq-reference; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
@@ -249,7 +256,7 @@ save_windows() {
     [ -n "$INT8_WINDOWS" ] || return 0
     [ -f "$root/ptbxl_database.csv" ] || { say "no dataset: int8 metrics on the records above only"; return; }
     mkdir -p "$WORK/results/int8/$X86"
-    "$PY" "$REPO/tools/int8_by_cpu.py" --bundle "$BUNDLE" --data "$root" --save-windows "$WORK/windows.npz" \
+    "$PY" "$REPO/tools/int8_by_cpu.py" --bundle "$BUNDLE" --data "$root" --save-windows "$WORK/windows.npz" $QDQ_ARG \
         --out "$WORK/results/int8/$X86" --label "x86 ($X86), the project's venv" >&2
     WINDOWS=$WORK/windows.npz
 }
@@ -261,7 +268,7 @@ int8_windows() { # int8_windows SUITE CPU: tools/int8_by_cpu.py in the root, res
     cp "$WINDOWS" "$root/opt/windows.npz"
     cp "$REPO/tools/int8_by_cpu.py" "$root/opt/int8_by_cpu.py"
     rm -rf "$root/opt/int8"
-    arm "$suite" "$cpu" /opt/tgll/bin/python /opt/int8_by_cpu.py --bundle /opt/bundle --windows /opt/windows.npz \
+    arm "$suite" "$cpu" /opt/tgll/bin/python /opt/int8_by_cpu.py --bundle /opt/bundle --windows /opt/windows.npz $QDQ_ARG \
         --out /opt/int8 --label "aarch64 wheels on Debian $suite under qemu-user 10 -cpu $cpu (tools/arm64_check.sh)" >&2
     mkdir -p "$WORK/results/int8/$name"
     cp "$root"/opt/int8/int8_*.json "$root"/opt/int8/int8_*.md "$WORK/results/int8/$name/"
