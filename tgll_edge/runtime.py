@@ -163,8 +163,9 @@ class Model:
             return x, {}
         if m is None:
             m = np.ones((x.shape[0], len(self.leads)), dtype=np.float32)
-        x = np.where(m[:, :, None] > 0, x, np.float32(0)).astype(np.float32)  # unusable leads: 0, after scaling
-        cheb = np.stack([self._basis(row) for row in m])
+        if not m.all():  # unusable leads: 0, after scaling
+            x = np.where(m[:, :, None] > 0, x, np.float32(0)).astype(np.float32)
+        cheb = self._basis(m[0])[None] if len(m) == 1 else np.stack([self._basis(row) for row in m])
         return x, {"lead_mask": m, "cheb": cheb}
 
     def _run(self, windows, lead_mask=None) -> np.ndarray:
