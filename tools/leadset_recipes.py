@@ -22,6 +22,7 @@ RECIPES = {
     "lsx-kd": "warm start + noise + --distill the default (weight 0.5)",
     "lsx-kd8": "warm start + noise + --distill the default (weight 0.8)",
     "lsx-e20": "warm start + noise, 20 epochs",
+    "lsx-kde20": "warm start + noise + --distill the default (weight 0.5), 20 epochs",
 }
 
 
