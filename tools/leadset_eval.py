@@ -143,7 +143,8 @@ def main(argv=None) -> int:
     ap.add_argument("--artifact", default="onnx_int8", help="(a)'s artifact in its bundles")
     ap.add_argument("--a-runs", default="ls-tgll", metavar="PREFIX",
                     help="(a)'s runs: PREFIX-s0..2 with a bundle/ each (default ls-tgll: --lead-sets from scratch; "
-                         "ls-init3: warm-started from the default's checkpoint, noise-aware)")
+                         "ls-init3: warm-started from the default's checkpoint, noise-aware; lsx-kde20: the same, "
+                         "distilled from the default, 20 epochs, the released recipe)")
     ap.add_argument("--out", default=str(ROOT / "tools/results/leadsets"))
     ap.add_argument("--bench", action="store_true")
     args = ap.parse_args(argv)

@@ -12,7 +12,8 @@
 # Each (a) run is exported right after it (tgll-export --int8 --formats onnx -> runs/ls-tgll-sN/bundle,
 # the per-lead-set gate) before the next training starts.
 #   nohup tools/leadset_runs.sh [PTBXL_DIR] &      (logs: runs/NAME.log, runs/leadset_queue.log)
-# The released lead-set recipe (warm start from the default's checkpoint, noise-aware: runs/ls-init3-sN)
+# The released lead-set recipe (warm start from the default's checkpoint, noise-aware, distilled from it,
+# 20 epochs: runs/lsx-kde20-sN)
 # is not in this queue: its command is in the README ("Lead sets"), its release in tools/leadset_release.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
