@@ -74,3 +74,18 @@ def test_info_lists_the_streaming_split_and_checks_its_files(tmp_path, capsys):
     assert main([str(bundle)]) == 2
     cap = capsys.readouterr()
     assert "fails its sha256 check" in cap.err and str(head) in cap.err
+
+
+def test_info_lists_a_lead_set_bundles_standard_sets(tmp_path, capsys):
+    from bundle_factory import FAKE_LEAD_SET_AUC, make_leadset_bundle
+
+    bundle = make_leadset_bundle(tmp_path / "ls", n_times=64)
+    assert main([str(bundle)]) == 0
+    out = capsys.readouterr().out
+    assert "lead sets" in out
+    rows = {line.split()[0]: line.split() for line in out.split("lead sets", 1)[1].splitlines()[3:] if line.strip()}
+    assert set(rows) == set(FAKE_LEAD_SET_AUC)
+    assert rows["3"][1] == "I,II,V2" and rows["3"][2] == f"{FAKE_LEAD_SET_AUC['3']:.4f}"
+    # a 12-lead bundle has no such table
+    assert main([str(make_bundle(tmp_path / "b12"))]) == 0
+    assert "lead sets" not in capsys.readouterr().out

@@ -87,6 +87,15 @@ def render(card: dict, bundle_dir, problems: dict) -> str:
     if splits:  # tgll_edge.incremental: a stream runs the graph stage on each hop's new samples only
         out += "\n\nstreaming split (graph stage | temporal stage):\n" + _table(
             splits, ["artifact", "files", "checked max|dp|", "file check"])
+    sets = card.get("lead_sets") or {}
+    if sets:  # a lead-set-aware bundle (issue 9): per standard set, its AUCs and each artifact's gate
+        keys = list(card["artifacts"])
+        rows = [[name, ",".join(e.get("leads", [])), e.get("val_macro_auc"), e.get("test_macro_auc")]
+                + [{True: "pass", False: "FAIL"}.get((e.get("gate") or {}).get(k, {}).get("passes"), "-")
+                   for k in keys] for name, e in sets.items()]
+        out += (f"\n\nlead sets (any subset of the leads is served; min_leads {card.get('min_leads', 1)}; a "
+                "finding reports the largest set below contained in its leads, with that set's fold-9 AUC):\n"
+                + _table(rows, ["set", "leads", "val AUC", "test AUC"] + [f"gate {k}" for k in keys]))
     if fams:
         out += "\n\nmetrics by CPU family:\n" + _table(
             fams, ["artifact", "CPU family", "val AUC", "test AUC", "val drop", "val flips", "val max|dp|", "gate",
