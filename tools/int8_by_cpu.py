@@ -183,7 +183,7 @@ def _measure_file(path: Path, ref: dict, w: dict, th, extra: dict, qdq: bool = T
 
 
 def measure(bundle: Path, data_path: str | None, extra_files: dict[str, Path], windows: str | None = None,
-            save_windows: str | None = None, qdq_reference: bool = True) -> dict:
+            save_windows: str | None = None, with_qdq_reference: bool = True) -> dict:
     import onnxruntime as ort
 
     from tgll_edge.bundle import read_card, verify_artifact
@@ -218,7 +218,7 @@ def measure(bundle: Path, data_path: str | None, extra_files: dict[str, Path], w
             except ImportError:
                 print(f"{key}: skipped (no LiteRT interpreter installed)")
                 continue
-        by_set = {name: _measure_file(Path(path), refs[name], _masked(w, mask), th, extra, qdq_reference)
+        by_set = {name: _measure_file(Path(path), refs[name], _masked(w, mask), th, extra, with_qdq_reference)
                   for name, (mask, extra) in views.items()}
         m = dict(by_set["12"] if "12" in by_set else next(iter(by_set.values())))
         if None not in by_set:
@@ -330,7 +330,7 @@ def main(argv=None) -> int:
         name, _, file = item.partition("=")
         extra[name] = Path(file)
     r = measure(Path(args.bundle), args.data, extra, args.windows, args.save_windows,
-                qdq_reference=not args.no_qdq_reference)
+                with_qdq_reference=not args.no_qdq_reference)
     command = "python tools/int8_by_cpu.py " + " ".join(sys.argv[1:] if argv is None else argv)
     r["command"] = command.strip()
     if args.label:
